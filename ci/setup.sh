@@ -1,0 +1,22 @@
+# Shared install steps for ci/*.sh (sourced, not run).
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# Debian packages: the PC/SC stack the real-client tests cross, and the build dependencies.
+install_packages() {
+  local wanted=(pcscd vsmartcard-vpcd opensc libpcsclite-dev libssl-dev pkg-config util-linux iproute2 openssl)
+  local missing=()
+  for p in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "Installing: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+install_cargo_tools() {
+  command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
+}

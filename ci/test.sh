@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The full test suite: installs what it needs on a fresh Debian/Ubuntu machine (root or
+# sudo), then runs every test with cargo nextest, the real-stack tests included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source ci/setup.sh
+install_packages
+install_cargo_tools
+cargo nextest run --workspace --all-targets --no-fail-fast
+cargo test --workspace --doc

@@ -1,0 +1,399 @@
+//! The card: applications, persistent PIN state and the volatile session, driven one APDU
+//! at a time (spec §3). Pure: bytes in, bytes out; randomness comes from the injected RNG.
+
+use rand_core::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::apdu::Apdu;
+use crate::applets::{Applet, AppletId, ChangeCommand, KeyUse, SessionKeySupport};
+use crate::command::{Command, KeyChoice, SignMode, SmClass, Target};
+use crate::files::{read_binary, Content};
+use crate::pins::{PinId, PinRecord, PinSet, VerifyOutcome};
+use crate::pki::{MAX_PKCS1_DATA, MODULUS_LEN, SHA256_DIGEST_INFO_PREFIX};
+use crate::state::PersistentState;
+use crate::sw::Sw;
+
+/// Volatile state: cleared by every power event (spec §3.8, §3.11).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Session {
+    /// Index of the current application; `None` = MF level.
+    pub applet: Option<usize>,
+    /// Index of the current EF / object within it.
+    pub current: Option<usize>,
+    /// PINs verified since the application was selected.
+    pub verified: PinSet,
+}
+
+/// A virtual My Number card.
+pub struct Card {
+    atr: Vec<u8>,
+    applets: Vec<Applet>,
+    pins: Vec<PinRecord>,
+    session: Session,
+    rng: Box<dyn RngCore + Send>,
+    card_id: String,
+    state_changed: bool,
+}
+
+impl std::fmt::Debug for Card {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Card").field("card_id", &self.card_id).field("session", &self.session).finish_non_exhaustive()
+    }
+}
+
+impl Card {
+    /// Assembles a card from issued parts (see [`crate::issue`]).
+    pub fn new(atr: Vec<u8>, applets: Vec<Applet>, pins: Vec<PinRecord>, card_id: String, rng: Box<dyn RngCore + Send>) -> Card {
+        Card { atr, applets, pins, session: Session::default(), rng, card_id, state_changed: false }
+    }
+
+    /// The ATR (unchanged across resets, spec §3.11).
+    pub fn atr(&self) -> &[u8] {
+        &self.atr
+    }
+
+    /// Cold or warm reset, power off, field off, removal: all volatile state goes
+    /// (spec §3.11); counters and PIN values stay.
+    pub fn reset(&mut self) {
+        self.session = Session::default();
+    }
+
+    /// The volatile session (for inspection and tests).
+    pub fn session(&self) -> Session {
+        self.session
+    }
+
+    /// The applications.
+    pub fn applets(&self) -> &[Applet] {
+        &self.applets
+    }
+
+    /// One application.
+    pub fn applet(&self, id: AppletId) -> Option<&Applet> {
+        self.applets.iter().find(|a| a.id == id)
+    }
+
+    /// A PIN's counter and value.
+    pub fn pin(&self, pin: PinId) -> &PinRecord {
+        &self.pins[pin.index()]
+    }
+
+    /// Identifies the card a state file belongs to.
+    pub fn card_id(&self) -> &str {
+        &self.card_id
+    }
+
+    /// The state a real card keeps across power cycles (counters, changed PINs).
+    pub fn persistent_state(&self) -> PersistentState {
+        PersistentState::capture(&self.card_id, &self.pins)
+    }
+
+    /// Restores persisted state; refuses a state of another card.
+    pub fn restore(&mut self, state: &PersistentState) -> Result<(), String> {
+        self.pins = state.pins_for(&self.card_id, &self.pins)?;
+        Ok(())
+    }
+
+    /// True once if persistent state changed since the last call (the caller saves it).
+    pub fn take_state_changed(&mut self) -> bool {
+        std::mem::take(&mut self.state_changed)
+    }
+
+    /// Processes one C-APDU; `response` is cleared and receives data and SW1 SW2.
+    /// Never panics on any input.
+    pub fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>) {
+        response.clear();
+        let outcome = Apdu::parse(apdu)
+            .and_then(|apdu| Command::try_from(&apdu))
+            .and_then(|command| self.execute(command, response));
+        let sw = match outcome {
+            Ok(sw) => sw,
+            Err(sw) => {
+                response.clear();
+                sw
+            }
+        };
+        response.extend_from_slice(&sw.to_bytes());
+    }
+
+    /// Processes one C-APDU and returns the R-APDU.
+    pub fn transmit(&mut self, apdu: &[u8]) -> Vec<u8> {
+        let mut response = Vec::with_capacity(258);
+        self.process(apdu, &mut response);
+        response
+    }
+
+    fn execute(&mut self, command: Command<'_>, out: &mut Vec<u8>) -> Result<Sw, Sw> {
+        match command {
+            Command::SelectApplication { name } => self.select_application(name),
+            Command::SelectMasterFile => {
+                self.session = Session::default();
+                Ok(Sw::SUCCESS)
+            }
+            Command::SelectFile { fid } => {
+                // [unk] spec §3.2: no application selected, or an unknown FID: 6A 82,
+                // current EF unchanged.
+                let applet = self.current_applet().ok_or(Sw::NOT_FOUND)?;
+                let index = applet.find(fid).ok_or(Sw::NOT_FOUND)?;
+                self.session.current = Some(index);
+                Ok(Sw::SUCCESS)
+            }
+            Command::ReadBinary { target, offset, le, le_is_max } => {
+                let index = self.resolve(target)?;
+                let applet = self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
+                let ef = &applet.files[index];
+                match &ef.content {
+                    Content::Binary(data) => {
+                        ef.read.check(self.session.verified)?;
+                        let (chunk, sw) = read_binary(data, offset, le, le_is_max)?;
+                        out.extend_from_slice(chunk);
+                        Ok(sw)
+                    }
+                    _ => Err(Sw::INCOMPATIBLE_FILE_STRUCTURE),
+                }
+            }
+            Command::ReadRecord { target, record } => {
+                let index = self.resolve(target)?;
+                let applet = self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
+                let ef = &applet.files[index];
+                match &ef.content {
+                    Content::Records(records) => {
+                        ef.read.check(self.session.verified)?;
+                        let data = records.get(usize::from(record) - 1).ok_or(Sw::RECORD_NOT_FOUND)?;
+                        out.extend_from_slice(data);
+                        Ok(Sw::SUCCESS)
+                    }
+                    _ => Err(Sw::INCOMPATIBLE_FILE_STRUCTURE),
+                }
+            }
+            Command::Verify { target, value } => self.verify(target, value),
+            Command::ChangeReferenceData { target, new_value } => {
+                self.change(ChangeCommand::ChangeReferenceData, target, new_value)
+            }
+            Command::ChangeKey { target, new_value } => self.change(ChangeCommand::ChangeKey, target, new_value),
+            Command::ComputeSignature { mode, key, data } => self.compute_signature(mode, key, data, out),
+            Command::GetChallenge { len } => {
+                // Works at MF level and in every AP (spec §6.4).
+                let start = out.len();
+                out.resize(start + len, 0);
+                self.rng.fill_bytes(&mut out[start..]);
+                Ok(Sw::SUCCESS)
+            }
+            Command::InternalAuthenticate { key, data } => self.internal_authenticate(key, data, out),
+            Command::SetSessionKey { data: _ } => match self.current_applet().map(|a| a.session_key) {
+                Some(SessionKeySupport::Unsupported) => Err(Sw::SESSION_KEY_UNSUPPORTED),
+                Some(SessionKeySupport::Offered) if self.session.verified.contains(PinId::TextPin) => {
+                    // Secure-messaging sessions are not implemented: the key message is
+                    // treated as unusable (spec §5.6 item 2 "wrong plaintext").
+                    Err(Sw::INCORRECT_DATA)
+                }
+                // Text AP without the PIN, JPKI, juki, MF level: 69 82 (spec §5.6 items 1, 7).
+                _ => Err(Sw::SECURITY_STATUS_NOT_SATISFIED),
+            },
+            Command::GetData { tag } => {
+                // [inf] spec §2.3/§7.2: 5F51 (the contact ATR) is a card-level object,
+                // answered at MF level and in every application, as a TLV.
+                if tag != 0x5F51 {
+                    return Err(Sw::DATA_NOT_FOUND);
+                }
+                crate::tlv::push_tlv(out, 0x5F51, &self.atr, crate::tlv::LengthForm::Minimal);
+                Ok(Sw::SUCCESS)
+            }
+            Command::SecureMessaging { class, ins } => {
+                let in_text_ap = self.current_applet().is_some_and(|a| a.session_key == SessionKeySupport::Offered);
+                Err(match (in_text_ap, class, ins) {
+                    // Spec §5.6 item 5: CLA 0C in the text AP; item 4: no session → 69 FC.
+                    (true, SmClass::Authenticated, _) => Sw::SM_OBJECTS_MISSING,
+                    (true, SmClass::Proprietary, _) => Sw::SM_NO_SESSION,
+                    // Spec §3.1 and §5.6 (earlier README): READ/VERIFY 69 FC, others 68 82.
+                    (false, _, 0xB0 | 0x20) => Sw::SM_NO_SESSION,
+                    (false, _, _) => Sw::SECURE_MESSAGING_UNSUPPORTED,
+                })
+            }
+        }
+    }
+
+    fn current_applet(&self) -> Option<&Applet> {
+        self.session.applet.and_then(|i| self.applets.get(i))
+    }
+
+    /// SELECT by DF name (spec §2.5, §3.2, §3.8): full name, else the first AID that
+    /// starts with the given bytes; `6A 82` leaves everything unchanged. Another AP clears
+    /// the verified PINs; the same AP keeps them; both clear the current EF.
+    fn select_application(&mut self, name: &[u8]) -> Result<Sw, Sw> {
+        if name.is_empty() {
+            self.session = Session::default();
+            return Ok(Sw::SUCCESS);
+        }
+        let index = self
+            .applets
+            .iter()
+            .position(|a| a.aid == name)
+            .or_else(|| self.applets.iter().position(|a| a.aid.starts_with(name)))
+            .ok_or(Sw::NOT_FOUND)?;
+        if self.session.applet != Some(index) {
+            self.session.verified = PinSet::EMPTY;
+        }
+        self.session.applet = Some(index);
+        self.session.current = None;
+        Ok(Sw::SUCCESS)
+    }
+
+    /// The EF a command acts on; an SFI reference makes that EF current (spec §3.3).
+    fn resolve(&mut self, target: Target) -> Result<usize, Sw> {
+        match target {
+            Target::Current => self.session.current.ok_or(Sw::NO_CURRENT_EF),
+            Target::Sfi(sfi) => {
+                let applet = self.current_applet().ok_or(Sw::NOT_FOUND)?;
+                let index = applet.find_sfi(sfi).ok_or(Sw::NOT_FOUND)?;
+                self.session.current = Some(index);
+                Ok(index)
+            }
+        }
+    }
+
+    /// The PIN object a VERIFY/CHANGE addresses. By SFI it does not change the current EF.
+    fn pin_object(&self, target: Target) -> Result<PinId, Sw> {
+        let applet = self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
+        let index = match target {
+            Target::Current => self.session.current.ok_or(Sw::NO_CURRENT_EF)?,
+            Target::Sfi(sfi) => applet.find_sfi(sfi).ok_or(Sw::NOT_FOUND)?,
+        };
+        match applet.files[index].content {
+            Content::Pin(pin) => Ok(pin),
+            _ => Err(Sw::NO_CURRENT_EF),
+        }
+    }
+
+    /// VERIFY (spec §3.5): no data = `63 Cx` query (never a try, also when blocked or
+    /// verified); a wrong value clears this PIN's verified state.
+    fn verify(&mut self, target: Target, value: Option<&[u8]>) -> Result<Sw, Sw> {
+        let pin = self.pin_object(target)?;
+        let Some(value) = value else {
+            return Err(self.pins[pin.index()].status());
+        };
+        let record = &mut self.pins[pin.index()];
+        let before = record.remaining;
+        let outcome = record.verify(pin.format(), value);
+        self.state_changed |= record.remaining != before;
+        match outcome {
+            VerifyOutcome::Verified => {
+                self.session.verified.insert(pin);
+                Ok(Sw::SUCCESS)
+            }
+            VerifyOutcome::Refused(sw) => {
+                if sw != Sw::WRONG_LENGTH {
+                    self.session.verified.remove(pin);
+                }
+                Err(sw)
+            }
+        }
+    }
+
+    /// CHANGE REFERENCE DATA / CHANGE KEY after a VERIFY of the same PIN (spec §3.6, §7.2).
+    fn change(&mut self, command: ChangeCommand, target: Target, new_value: &[u8]) -> Result<Sw, Sw> {
+        let applet = self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
+        if applet.change_command != command {
+            // [inf] JPKI and the 券面 APs take ISO 00 24, the JICSAP APs 80 32 (spec §3.6, §7.2).
+            return Err(Sw::INS_NOT_SUPPORTED);
+        }
+        let pin = self.pin_object(target)?;
+        let format = pin.format();
+        if !format.is_changeable() {
+            // [unk] The 照合番号 are printed data, not holder secrets.
+            return Err(Sw::CONDITIONS_NOT_SATISFIED);
+        }
+        if !self.session.verified.contains(pin) {
+            return Err(Sw::SECURITY_STATUS_NOT_SATISFIED);
+        }
+        if !format.accepts(new_value) {
+            return Err(Sw::INCORRECT_DATA);
+        }
+        let record = &mut self.pins[pin.index()];
+        record.value = zeroize::Zeroizing::new(new_value.to_vec());
+        record.remaining = record.max_tries;
+        self.state_changed = true;
+        Ok(Sw::SUCCESS)
+    }
+
+    /// The key of `80 2A` / `00 88`: P2 = 00 the AP's default key, 80 the current object,
+    /// 80|SFI directly (spec §3.7). Returns the applet-relative key index.
+    fn key_for(&mut self, choice: KeyChoice) -> Result<usize, Sw> {
+        let index = match choice {
+            KeyChoice::Default => {
+                return self.current_applet().and_then(|a| a.default_key).ok_or(Sw::INCORRECT_P1P2);
+            }
+            KeyChoice::Object(target) => self.resolve(target)?,
+        };
+        match self.current_applet().map(|a| &a.files[index].content) {
+            Some(Content::Key(key)) => Ok(*key),
+            _ => Err(Sw::NO_CURRENT_EF),
+        }
+    }
+
+    /// COMPUTE DIGITAL SIGNATURE (spec §3.7, §5.5, §6.4).
+    fn compute_signature(&mut self, mode: SignMode, choice: KeyChoice, data: &[u8], out: &mut Vec<u8>) -> Result<Sw, Sw> {
+        let key_index = self.key_for(choice)?;
+        let verified = self.session.verified;
+        let mut salt = [0u8; 32];
+        self.rng.fill_bytes(&mut salt);
+        let applet = self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
+        let key = applet.keys.get(key_index).ok_or(Sw::NO_CURRENT_EF)?;
+        let KeyUse::Signature(modes) = key.usage else {
+            return Err(Sw::CONDITIONS_NOT_SATISFIED);
+        };
+        if !modes.contains(&mode) {
+            return Err(Sw::INCORRECT_P1P2);
+        }
+        if key.guard.is_some_and(|pin| !verified.contains(pin)) {
+            return Err(Sw::SECURITY_STATUS_NOT_SATISFIED);
+        }
+        if data.is_empty() {
+            return Err(Sw::WRONG_LENGTH);
+        }
+        let mut signature = [0u8; MODULUS_LEN];
+        let failed = |_| Sw::CONDITIONS_NOT_SATISFIED;
+        match mode {
+            SignMode::Pkcs1Raw => {
+                if data.len() > MAX_PKCS1_DATA {
+                    return Err(Sw::WRONG_LENGTH);
+                }
+                key.key.sign_pkcs1(data, &mut signature).map_err(failed)?;
+            }
+            SignMode::Pkcs1Sha256Bare => key.key.sign_pkcs1(&Sha256::digest(data), &mut signature).map_err(failed)?,
+            SignMode::Pkcs1PrehashedSha256 | SignMode::Pkcs1Sha256 => {
+                let hash: [u8; 32] = if mode == SignMode::Pkcs1Sha256 { Sha256::digest(data).into() } else { prehashed(data)? };
+                let mut digest_info = [0u8; 51];
+                digest_info[..19].copy_from_slice(&SHA256_DIGEST_INFO_PREFIX);
+                digest_info[19..].copy_from_slice(&hash);
+                key.key.sign_pkcs1(&digest_info, &mut signature).map_err(failed)?;
+            }
+            SignMode::PssPrehashedSha256 | SignMode::PssSha256 => {
+                let hash: [u8; 32] = if mode == SignMode::PssSha256 { Sha256::digest(data).into() } else { prehashed(data)? };
+                key.key.sign_pss_sha256(&hash, &salt, &mut signature).map_err(failed)?;
+            }
+        }
+        out.extend_from_slice(&signature);
+        Ok(Sw::SUCCESS)
+    }
+
+    /// INTERNAL AUTHENTICATE (spec §7.2): PKCS#1 v1.5 over DigestInfo(SHA-256(challenge)),
+    /// no credential; keys made for `80 2A` answer `69 85` (spec §5.5, §6.4).
+    fn internal_authenticate(&mut self, choice: KeyChoice, data: &[u8], out: &mut Vec<u8>) -> Result<Sw, Sw> {
+        let key_index = self.key_for(choice).map_err(|_| Sw::CONDITIONS_NOT_SATISFIED)?;
+        let applet = self.current_applet().ok_or(Sw::CONDITIONS_NOT_SATISFIED)?;
+        let key = applet.keys.get(key_index).ok_or(Sw::CONDITIONS_NOT_SATISFIED)?;
+        if key.usage != KeyUse::InternalAuthenticate {
+            return Err(Sw::CONDITIONS_NOT_SATISFIED);
+        }
+        let signature = key.key.sign_sha256(data).map_err(|_| Sw::CONDITIONS_NOT_SATISFIED)?;
+        out.extend_from_slice(&signature);
+        Ok(Sw::SUCCESS)
+    }
+}
+
+/// P1 = 02 / 04 take a SHA-256 hash: any other size is refused with `69 85`
+/// ([card-rep:U1] "wrong input sizes get 67 00 or 69 85").
+fn prehashed(data: &[u8]) -> Result<[u8; 32], Sw> {
+    data.try_into().map_err(|_| Sw::CONDITIONS_NOT_SATISFIED)
+}

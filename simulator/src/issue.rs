@@ -1,0 +1,162 @@
+//! Issuing a card: from a [`Personalization`] to a [`Card`] with every file, key and
+//! signature in place (spec §4–§7, §9).
+
+use rand_core::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::applets::{common, jpki, juki, surface, text};
+use crate::card::Card;
+use crate::images;
+use crate::mynumber;
+use crate::pki::cv::{cv_certificate, key_id};
+use crate::pki::x509::{CaKind, EndEntity, HolderAttributes, TestCa};
+use crate::pki::{KeyCache, PkiError, RsaKey};
+use crate::profile::{end_of_day_jst, start_of_day_jst, Personalization};
+
+/// The test CAs and issuing-side keys shared by every card with the same CA seed.
+pub struct Issuers {
+    /// The auth CA (spec §9.1).
+    pub auth_ca: TestCa,
+    /// The signature CA (spec §9.1).
+    pub sign_ca: TestCa,
+    /// The off-card CA key that signs the 券面 APs' CV certificates (spec §5.4).
+    pub cv_ca: RsaKey,
+}
+
+impl Issuers {
+    /// Derives the CAs from `ca_seed`. The CA certificates run 2023-07-16 → 2033-07-15
+    /// 14:59:59 UTC, the shape of the 2023-generation J-LIS CAs (spec §9.1).
+    pub fn derive(ca_seed: &str, cache: &mut dyn KeyCache) -> Result<Issuers, PkiError> {
+        let not_before = start_of_day_jst(time::macros::date!(2023 - 07 - 16));
+        let not_after = end_of_day_jst(time::macros::date!(2033 - 07 - 15));
+        Ok(Issuers {
+            auth_ca: TestCa::new(CaKind::Authentication, RsaKey::derive(ca_seed, "auth-ca", cache)?, not_before, not_after)?,
+            sign_ca: TestCa::new(CaKind::Signature, RsaKey::derive(ca_seed, "sign-ca", cache)?, not_before, not_after)?,
+            cv_ca: RsaKey::derive(ca_seed, "cv-ca", cache)?,
+        })
+    }
+}
+
+fn yyyymmdd(date: time::Date) -> String {
+    format!("{:04}{:02}{:02}", date.year(), date.month() as u8, date.day())
+}
+
+/// Issues the card. `rng` feeds GET CHALLENGE and PSS salts.
+pub fn issue(p: &Personalization, cache: &mut dyn KeyCache, rng: Box<dyn RngCore + Send>) -> Result<Card, PkiError> {
+    let issuers = Issuers::derive(&p.ca_seed, cache)?;
+    let derived = |label: &str| -> [u8; 32] { Sha256::new().chain_update(p.seed.as_bytes()).chain_update(label).finalize().into() };
+    let holder = &p.holder;
+    let birth = yyyymmdd(holder.birth_date);
+    let expiry = yyyymmdd(p.expires);
+
+    // JPKI AP (spec §4, §9).
+    let subject_id = |label: &str| -> String { crate::pki::hex(&derived(label)[..12]).to_uppercase() };
+    let serial = |label: &str| -> Vec<u8> {
+        let mut s = derived(label)[..4].to_vec();
+        s[0] = (s[0] & 0x7F) | 0x01;
+        s
+    };
+    let auth = match p.auth_certificate {
+        Some(window) => {
+            let key = RsaKey::derive(&p.seed, "jpki-auth", cache)?;
+            let certificate = issuers.auth_ca.issue(&EndEntity {
+                key: &key,
+                serial: &serial("auth-serial"),
+                common_name: &subject_id("auth-subject"),
+                not_before: window.not_before,
+                not_after: window.not_after,
+                attributes: None,
+            })?;
+            Some((key, certificate))
+        }
+        None => None,
+    };
+    let signature = match p.sign_certificate {
+        Some(window) => {
+            let key = RsaKey::derive(&p.seed, "jpki-sign", cache)?;
+            let zeros = |s: &str| "0".repeat(s.chars().count());
+            let attributes = HolderAttributes {
+                name: &holder.name,
+                name_substitutes: &zeros(&holder.name),
+                sex: holder.sex.certificate_code(),
+                birth_date: &format!("{}{birth}", mynumber::era_digit(holder.birth_date)),
+                address: &holder.address,
+                address_substitutes: &zeros(&holder.address),
+            };
+            let certificate = issuers.sign_ca.issue(&EndEntity {
+                key: &key,
+                serial: &serial("sign-serial"),
+                common_name: &subject_id("sign-subject"),
+                not_before: window.not_before,
+                not_after: window.not_after,
+                attributes: Some(&attributes),
+            })?;
+            Some((key, certificate))
+        }
+        None => None,
+    };
+    let jpki = jpki::build(jpki::JpkiContent {
+        auth,
+        signature,
+        auth_ca_certificate: issuers.auth_ca.certificate_der().to_vec(),
+        signature_ca_certificate: issuers.sign_ca.certificate_der().to_vec(),
+        serial: p.serial.clone(),
+    });
+
+    // 券面 APs (spec §5, §6): issuing-side keys per municipality, certified by the CV CA.
+    let municipality = &holder.municipality_code;
+    let text_issuer = RsaKey::derive(&p.ca_seed, &format!("text-issuer-{municipality}"), cache)?;
+    let surface_issuer = RsaKey::derive(&p.ca_seed, &format!("surface-issuer-{municipality}"), cache)?;
+    let text_cv = cv_certificate(
+        &issuers.cv_ca,
+        &key_id("6000033", [0x00, 0x01], "001"),
+        &key_id(&format!("60{municipality}"), [0x00, 0x01], "033"),
+        &text_issuer,
+    )?;
+    let surface_cv = cv_certificate(
+        &issuers.cv_ca,
+        &key_id("6000023", [0x00, 0x01], "001"),
+        &key_id(&format!("60{municipality}"), [0x00, 0x01], "023"),
+        &surface_issuer,
+    )?;
+    let text = text::build(text::TextContent {
+        my_number: &holder.my_number,
+        name: &holder.name,
+        address: &holder.address,
+        birth_date: &birth,
+        sex: holder.sex.jis_code(),
+        issuer_key: &text_issuer,
+        cv_certificate: text_cv,
+        basic_info_key_id: key_id("6000034", [0x00, 0x01], "001"),
+        basic_info_opaque: derived("text-basic-info"),
+        card_key: RsaKey::derive(&p.seed, "text-card", cache)?,
+        session_key: RsaKey::derive(&p.seed, "text-session", cache)?,
+    })?;
+    let mut surface_opaque = key_id("6000024", [0x00, 0x02], "001").to_vec();
+    for i in 0..8u8 {
+        surface_opaque.extend_from_slice(&derived(&format!("surface-basic-info-{i}")));
+    }
+    let surface = surface::build(surface::SurfaceContent {
+        my_number: &holder.my_number,
+        name: &holder.name,
+        address: &holder.address,
+        birth_date: &birth,
+        sex: holder.sex.jis_code(),
+        expiry: &expiry,
+        security_code: &p.security_code,
+        photo: p.photo.as_deref().unwrap_or(images::SYNTHETIC_PHOTO_JP2),
+        municipality_code: municipality,
+        issuer_key: &surface_issuer,
+        cv_certificate: surface_cv,
+        basic_info_key_id: key_id("6000024", [0x00, 0x01], "001"),
+        basic_info_opaque: surface_opaque,
+        card_key: RsaKey::derive(&p.seed, "surface-card", cache)?,
+    })?;
+
+    let key_reference = key_id("6000019", [0x00, 0x01], "001");
+    let common = common::build(&p.serial, municipality, &expiry, key_reference, RsaKey::derive(&p.seed, "common-ia", cache)?);
+    let juki = juki::build(key_reference);
+
+    let card_id = crate::pki::hex(&Sha256::new().chain_update(p.seed.as_bytes()).chain_update(holder.my_number.as_bytes()).finalize()[..8]);
+    Ok(Card::new(p.atr.clone(), vec![jpki, text, surface, common, juki], p.pins.clone(), card_id, rng))
+}

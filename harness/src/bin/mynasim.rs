@@ -1,0 +1,226 @@
+//! `mynasim`: serve virtual My Number cards to PC/SC programs, inspect them, send APDUs.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 bad input (profile, arguments).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use mynasim_harness::keycache::DirKeyCache;
+use mynasim_harness::load::{load_card, LoadedCard};
+use mynasim_harness::sandbox::{Sandbox, SandboxOptions};
+use mynasim_harness::{transcript, vpcd};
+use mynasim_simulator::applets::{jpki, AppletId};
+use mynasim_simulator::pins::PinId;
+use mynasim_simulator::profile::ProfileError;
+
+#[derive(Parser)]
+#[command(name = "mynasim", version, about = "A virtual Japanese My Number card for PC/SC, and a conformance harness")]
+struct Cli {
+    /// Log level or tracing filter (e.g. `info`, `debug`, `mynasim::apdu=debug` for the APDU transcript).
+    #[arg(long, global = true, default_value = "info", env = "MYNASIM_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Serve cards through vpcd: to the system pcscd (default) or a private one (--private).
+    ///
+    /// System mode connects card n to the vpcd slot at 127.0.0.1:35963+n (Debian's vpcd
+    /// listens there by default). Private mode starts an isolated pcscd and prints the
+    /// PCSCLITE_CSOCK_NAME to export; clients then see only these cards.
+    Serve {
+        /// Card profiles (YAML); none = one default card.
+        profiles: Vec<PathBuf>,
+        /// Start a private pcscd in its own mount and network namespace.
+        #[arg(long)]
+        private: bool,
+        /// vpcd address of the first card (HOST:PORT); card n uses PORT+n.
+        #[arg(long, default_value = "127.0.0.1:35963", conflicts_with = "private")]
+        vpcd: String,
+        /// Write the APDU transcript (`> command` / `< response`, PINs masked) to this file.
+        #[arg(long)]
+        transcript: Option<PathBuf>,
+        /// Create this file once pcscd has powered the card (used by the sandbox).
+        #[arg(long, hide = true)]
+        ready_file: Option<PathBuf>,
+    },
+    /// Print a card's state: PIN counters and locks, certificate validity.
+    Inspect {
+        /// Card profile (YAML); none = the default card.
+        profile: Option<PathBuf>,
+    },
+    /// Send APDUs (hex) to a card in process and print the responses.
+    Apdu {
+        /// Card profile (YAML).
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// Command APDUs in hex, e.g. 00A4040C0AD392F000260100000001.
+        apdus: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mynasim: {e:#}");
+            if e.chain().any(|c| c.downcast_ref::<ProfileError>().is_some()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn init_logging(filter: &str, transcript: Option<&PathBuf>) -> Result<()> {
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).context("bad --log filter")?;
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter);
+    let file_layer = match transcript {
+        Some(path) => {
+            let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_ansi(false)
+                    .with_target(false)
+                    .with_filter(tracing_subscriber::filter::Targets::new().with_target("mynasim::apdu", tracing::Level::DEBUG)),
+            )
+        }
+        None => None,
+    };
+    tracing_subscriber::registry().with(stderr).with(file_layer).init();
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Commands::Serve { profiles, private, vpcd, transcript, ready_file } => {
+            init_logging(&cli.log, transcript.as_ref())?;
+            if private {
+                serve_private(profiles, transcript, &cli.log)
+            } else {
+                serve_system(profiles, &vpcd, ready_file)
+            }
+        }
+        Commands::Inspect { profile } => {
+            init_logging(&cli.log, None)?;
+            let loaded = load_card(profile.as_deref(), &mut DirKeyCache::default_location())?;
+            inspect(&loaded);
+            Ok(())
+        }
+        Commands::Apdu { profile, apdus } => {
+            init_logging(&cli.log, None)?;
+            let mut loaded = load_card(profile.as_deref(), &mut DirKeyCache::default_location())?;
+            for text in apdus {
+                let apdu = parse_hex(&text).with_context(|| format!("{text:?} is not hex"))?;
+                let response = loaded.card.transmit(&apdu);
+                println!("{}", transcript::command(&apdu));
+                println!("{}", transcript::response(&response));
+                loaded.save_if_changed()?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    digits.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok()).collect()
+}
+
+fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>) -> Result<()> {
+    let (host, port) = vpcd.rsplit_once(':').context("--vpcd must be HOST:PORT")?;
+    let port: u16 = port.parse().context("--vpcd port must be a number")?;
+    let profiles: Vec<Option<PathBuf>> = if profiles.is_empty() { vec![None] } else { profiles.into_iter().map(Some).collect() };
+    let mut cache = DirKeyCache::default_location();
+    let mut cards = Vec::new();
+    for profile in &profiles {
+        cards.push(load_card(profile.as_deref(), &mut cache)?);
+    }
+    let mut threads = Vec::new();
+    for (n, mut card) in cards.into_iter().enumerate() {
+        let addr = format!("{host}:{}", port + n as u16);
+        let ready = ready_file.clone();
+        threads.push(std::thread::spawn(move || vpcd::serve(&mut card, &addr, ready.as_deref())));
+    }
+    for thread in threads {
+        match thread.join() {
+            Ok(result) => result?,
+            Err(_) => anyhow::bail!("a card thread panicked"),
+        }
+    }
+    Ok(())
+}
+
+fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str) -> Result<()> {
+    let mut options = SandboxOptions::new(std::env::current_exe().context("cannot find the mynasim binary")?);
+    if !profiles.is_empty() {
+        // Check the profiles here, so errors show before the sandbox starts.
+        let mut cache = DirKeyCache::default_location();
+        for p in &profiles {
+            load_card(Some(p), &mut cache)?;
+        }
+        options.profiles = profiles.into_iter().map(Some).collect();
+    }
+    options.serve_args = vec!["--log".into(), log.into()];
+    if let Some(path) = transcript {
+        options.serve_args.extend(["--transcript".into(), std::path::absolute(path)?.display().to_string()]);
+    }
+    let sandbox = Sandbox::start(&options)?;
+    println!("export PCSCLITE_CSOCK_NAME={}", sandbox.socket().display());
+    println!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.profiles.len());
+    let (tx, rx) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    let _ = rx.recv();
+    drop(sandbox);
+    Ok(())
+}
+
+fn inspect(loaded: &LoadedCard) {
+    let card = &loaded.card;
+    println!("card {} ({})", card.card_id(), loaded.name);
+    if let Some(path) = &loaded.state_file {
+        println!("state file: {}", path.display());
+    }
+    println!("PINs:");
+    for pin in PinId::ALL {
+        let record = card.pin(pin);
+        let status = if record.is_blocked() { "LOCKED" } else { "ok" };
+        println!("  {:<40} {}/{} tries left  {status}", pin.describe(), record.remaining, record.max_tries);
+    }
+    println!("certificates:");
+    let now = openssl::asn1::Asn1Time::days_from_now(0).ok();
+    if let Some(applet) = card.applet(AppletId::Jpki) {
+        for (label, fid) in [
+            ("auth (000A)", jpki::AUTH_CERTIFICATE),
+            ("signature (0001)", jpki::SIGNATURE_CERTIFICATE),
+            ("auth CA (000B)", jpki::AUTH_CA_CERTIFICATE),
+            ("signature CA (0002)", jpki::SIGNATURE_CA_CERTIFICATE),
+        ] {
+            match applet.binary(fid).map(openssl::x509::X509::from_der) {
+                Some(Ok(cert)) => {
+                    let state = match &now {
+                        Some(now) if cert.not_after() < now => "EXPIRED",
+                        Some(now) if cert.not_before() > now => "NOT YET VALID",
+                        _ => "valid",
+                    };
+                    println!("  {label:<20} {} → {}  {state}", cert.not_before(), cert.not_after());
+                }
+                _ => println!("  {label:<20} absent"),
+            }
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The I/O edge of mynasim: loading profiles and state files, the key cache on disk, the
+//! vpcd transport that puts a [`mynasim_simulator::Card`] into a real `pcscd`, and private
+//! pcscd sandboxes. The card core itself never does I/O.
+
+pub mod keycache;
+pub mod load;
+pub mod sandbox;
+pub mod transcript;
+pub mod vpcd;

@@ -1,0 +1,204 @@
+//! A private, isolated pcscd + vpcd + card(s), one call to start, dropped to stop.
+//!
+//! pcscd 1.9.9 always serves `/run/pcscd/pcscd.comm` and ignores `PCSCLITE_CSOCK_NAME`
+//! (only the client library honours it), so the sandbox runs pcscd in a private mount
+//! namespace where a tmpfs covers `/run` and the sandbox's own folder is bound on
+//! `/run/pcscd` (shared/PLATFORM.md). It also runs in a private network namespace with
+//! only loopback up: vpcd's listening port (which Debian's vpcd binds on 0.0.0.0) is then
+//! reachable from nowhere but the card process beside it, and parallel sandboxes never
+//! collide on ports. Clients outside reach pcscd through its unix socket:
+//! `PCSCLITE_CSOCK_NAME=<dir>/pcscd.comm`.
+//!
+//! Process tree: `unshare` → `sh` (sets up mounts and loopback, starts `mynasim serve` for
+//! the cards in the background) → `exec pcscd -f`. All of it is one process group, which
+//! drop terminates.
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// vpcd's driver as Debian installs it.
+pub const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
+
+/// How to start a sandbox.
+#[derive(Clone, Debug)]
+pub struct SandboxOptions {
+    /// The `mynasim` binary that serves the cards.
+    pub mynasim: PathBuf,
+    /// Profiles, one card each (`None` = the default card).
+    pub profiles: Vec<Option<PathBuf>>,
+    /// How long to wait for every card to be powered by pcscd.
+    pub timeout: Duration,
+    /// Extra arguments for `mynasim serve` (e.g. `--transcript FILE`).
+    pub serve_args: Vec<String>,
+}
+
+impl SandboxOptions {
+    /// One default card served by `mynasim`.
+    pub fn new(mynasim: impl Into<PathBuf>) -> SandboxOptions {
+        SandboxOptions { mynasim: mynasim.into(), profiles: vec![None], timeout: Duration::from_secs(60), serve_args: Vec::new() }
+    }
+}
+
+/// A running sandbox. Dropping it stops pcscd and the cards and removes its folder.
+#[derive(Debug)]
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Sandbox {
+    /// Starts pcscd and the cards; returns once pcscd has powered every card.
+    pub fn start(options: &SandboxOptions) -> Result<Sandbox> {
+        for tool in ["unshare", "pcscd", "ip", "mount"] {
+            if !on_path(tool) {
+                bail!("`{tool}` is not installed; run ci/setup.sh's install_packages or `apt-get install pcscd vsmartcard-vpcd iproute2 util-linux`");
+            }
+        }
+        if !Path::new(VPCD_DRIVER).exists() {
+            bail!("vpcd driver {VPCD_DRIVER} is missing; install the Debian package vsmartcard-vpcd");
+        }
+        if options.profiles.is_empty() {
+            bail!("a sandbox needs at least one card");
+        }
+        let dir = tempfile::Builder::new().prefix("mynasim-sandbox-").tempdir().context("cannot create the sandbox folder")?;
+        let conf = dir.path().join("reader.conf.d");
+        let sock = dir.path().join("pcscd");
+        fs::create_dir_all(&conf)?;
+        fs::create_dir_all(&sock)?;
+        // One vpcd entry serves two slots (PORT and PORT+1).
+        let readers = options.profiles.len().div_ceil(2);
+        for r in 0..readers {
+            let port = crate::vpcd::FIRST_PORT + 2 * r as u16;
+            fs::write(
+                conf.join(format!("vpcd{r}")),
+                format!("FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:{port}\nLIBPATH {VPCD_DRIVER}\nCHANNELID {port}\n"),
+            )?;
+        }
+        let mut script = String::from(
+            "set -e\nip link set lo up\nmount -n -t tmpfs tmpfs /run\nmkdir -p /run/pcscd\nmount -n --bind \"$SANDBOX/pcscd\" /run/pcscd\n",
+        );
+        for (n, profile) in options.profiles.iter().enumerate() {
+            let port = crate::vpcd::FIRST_PORT + n as u16;
+            let mut args = vec![
+                quote(&options.mynasim.display().to_string()),
+                "serve".to_owned(),
+                "--vpcd".to_owned(),
+                format!("127.0.0.1:{port}"),
+                "--ready-file".to_owned(),
+                quote(&dir.path().join(format!("ready-{n}")).display().to_string()),
+            ];
+            args.extend(options.serve_args.iter().map(|a| quote(a)));
+            if let Some(p) = profile {
+                let absolute = fs::canonicalize(p).with_context(|| format!("cannot find profile {}", p.display()))?;
+                args.push(quote(&absolute.display().to_string()));
+            }
+            script.push_str(&format!("{} &\n", args.join(" ")));
+        }
+        script.push_str("exec pcscd --foreground --config \"$SANDBOX/reader.conf.d\"\n");
+        let log = fs::File::create(dir.path().join("sandbox.log"))?;
+        let mut unshare = Command::new("unshare");
+        if !is_root() {
+            unshare.arg("--map-root-user");
+        }
+        unshare
+            .args(["--mount", "--net", "--propagation", "private", "sh", "-c", &script])
+            .env("SANDBOX", dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0);
+        let child = unshare.spawn().context("cannot start unshare")?;
+        let mut sandbox = Sandbox { dir, child };
+        sandbox.wait_ready(options.profiles.len(), options.timeout)?;
+        Ok(sandbox)
+    }
+
+    fn wait_ready(&mut self, cards: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let socket_up = self.socket().exists();
+            let cards_up = (0..cards).all(|n| self.dir.path().join(format!("ready-{n}")).exists());
+            if socket_up && cards_up {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("the sandbox exited ({status}) before it was ready:\n{}", self.log());
+            }
+            if Instant::now() > deadline {
+                bail!("the sandbox was not ready after {timeout:?} (pcscd socket: {socket_up}, cards powered: {cards_up}):\n{}", self.log());
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    /// The value for `PCSCLITE_CSOCK_NAME`.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("pcscd/pcscd.comm")
+    }
+
+    /// The sandbox folder (logs, reader configuration).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// pcscd's and the cards' output so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("sandbox.log")).unwrap_or_default()
+    }
+
+    /// A command whose PC/SC calls go to this sandbox's pcscd.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command.env("PCSCLITE_CSOCK_NAME", self.socket());
+        command
+    }
+
+    /// Stops everything (also done on drop).
+    pub fn stop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        for signal in ["-TERM", "-KILL"] {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            let _ = Command::new("kill").args([signal, "--", &group]).stderr(Stdio::null()).status();
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let _ = self.child.wait();
+        // The card servers were reparented inside the group; make sure none is left.
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+        || Path::new("/usr/sbin").join(tool).is_file()
+        || Path::new("/sbin").join(tool).is_file()
+}
+
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}

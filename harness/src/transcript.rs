@@ -1,0 +1,47 @@
+//! The APDU transcript: `> 00A4...` / `< ... 9000` lines, with PIN bytes masked.
+
+use std::fmt::Write;
+
+/// Formats a command for the transcript. VERIFY and CHANGE data (PINs) become `**`.
+pub fn command(apdu: &[u8]) -> String {
+    let secret = apdu.len() > 5 && matches!((apdu[0] & 0xF0, apdu[1]), (0x00, 0x20) | (0x00, 0x24) | (0x80, 0x32));
+    let mut out = String::from("> ");
+    for (i, b) in apdu.iter().enumerate() {
+        if secret && i >= 5 {
+            out.push_str("**");
+        } else {
+            let _ = write!(out, "{b:02X}");
+        }
+    }
+    out
+}
+
+/// Formats a response for the transcript.
+pub fn response(rapdu: &[u8]) -> String {
+    let mut out = String::from("< ");
+    let split = rapdu.len().saturating_sub(2);
+    for b in &rapdu[..split] {
+        let _ = write!(out, "{b:02X}");
+    }
+    if split > 0 {
+        out.push(' ');
+    }
+    for b in &rapdu[split..] {
+        let _ = write!(out, "{b:02X}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_are_masked() {
+        assert_eq!(command(&[0x00, 0x20, 0x00, 0x80, 0x04, 0x31, 0x32, 0x33, 0x34]), "> 0020008004********");
+        assert_eq!(command(&[0x00, 0x20, 0x00, 0x80]), "> 00200080");
+        assert_eq!(command(&[0x00, 0xB0, 0x00, 0x00, 0x04]), "> 00B0000004");
+        assert_eq!(response(&[0x30, 0x82, 0x90, 0x00]), "< 3082 9000");
+        assert_eq!(response(&[0x6A, 0x82]), "< 6A82");
+    }
+}

@@ -1,0 +1,205 @@
+//! The vpcd transport (vsmartcard's virtual reader driver in pcscd).
+//!
+//! Protocol: every message is a 2-byte big-endian length and a payload. A 1-byte payload
+//! is a control message (`00` power off, `01` power on, `02` reset, `04` get ATR); any
+//! other payload is a C-APDU, answered with the R-APDU.
+//!
+//! Two socket options defeat the 44 ms stall measured with Debian's vpcd 3.3
+//! (shared/PLATFORM.md): vpcd writes the length and the payload in two sends without
+//! TCP_NODELAY, so Nagle waits for our delayed ACK. We re-arm TCP_QUICKACK before every
+//! read (Linux clears it after use) and send each response in one write with TCP_NODELAY.
+//!
+//! The `vpicc` crate (0.1.0) has neither option nor reconnection, so this small transport
+//! is written here.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use socket2::SockRef;
+use tracing::{debug, error, info, warn};
+
+use crate::load::LoadedCard;
+use crate::transcript;
+
+/// vpcd's first port (slot 0); slot n listens on `FIRST_PORT + n`.
+pub const FIRST_PORT: u16 = 35_963;
+
+/// Control messages (one-byte payloads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// `00`.
+    PowerOff,
+    /// `01`.
+    PowerOn,
+    /// `02`.
+    Reset,
+    /// `04`.
+    GetAtr,
+}
+
+impl Control {
+    /// Decodes a control byte.
+    pub fn from_byte(b: u8) -> Option<Control> {
+        match b {
+            0x00 => Some(Control::PowerOff),
+            0x01 => Some(Control::PowerOn),
+            0x02 => Some(Control::Reset),
+            0x04 => Some(Control::GetAtr),
+            _ => None,
+        }
+    }
+}
+
+/// Reads one frame's payload into `buf`. `Ok(false)` on a clean end of stream before a frame.
+pub fn read_frame(stream: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool> {
+    let mut header = [0u8; 2];
+    match stream.read_exact(&mut header[..1]) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    stream.read_exact(&mut header[1..])?;
+    let len = usize::from(u16::from_be_bytes(header));
+    buf.clear();
+    buf.resize(len, 0);
+    stream.read_exact(buf)?;
+    Ok(true)
+}
+
+/// Writes one frame in a single write. Payloads over 65,535 bytes cannot be framed.
+pub fn write_frame(stream: &mut impl Write, payload: &[u8], scratch: &mut Vec<u8>) -> io::Result<()> {
+    let len = u16::try_from(payload.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("frame of {} bytes exceeds 65,535", payload.len())))?;
+    scratch.clear();
+    scratch.extend_from_slice(&len.to_be_bytes());
+    scratch.extend_from_slice(payload);
+    stream.write_all(scratch)
+}
+
+/// Serves `card` to the vpcd slot at `addr` for ever: connects, answers frames, and on a
+/// dropped connection (pcscd restarted, vpcd reloaded) treats it as card removal and
+/// reconnects. Counters and locks live in the card and survive.
+pub fn serve(card: &mut LoadedCard, addr: &str, ready_file: Option<&std::path::Path>) -> io::Result<()> {
+    let target: SocketAddr = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve {addr}")))?;
+    let mut waiting_logged = false;
+    loop {
+        match TcpStream::connect(target) {
+            Ok(stream) => {
+                waiting_logged = false;
+                info!(card = %card.name, "connected to vpcd at {target}");
+                match run_session(card, stream, ready_file) {
+                    Ok(()) => info!(card = %card.name, "vpcd closed the connection; reconnecting"),
+                    Err(e) => warn!(card = %card.name, "vpcd connection lost: {e}; reconnecting"),
+                }
+                card.card.reset();
+            }
+            Err(e) => {
+                if !waiting_logged {
+                    info!(card = %card.name, "waiting for vpcd at {target} ({e})");
+                    waiting_logged = true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Answers frames until the peer closes the connection.
+/// `ready_file` is created once pcscd powers the card: from then on clients can use it.
+pub fn run_session(card: &mut LoadedCard, mut stream: TcpStream, ready_file: Option<&std::path::Path>) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut request = Vec::with_capacity(512);
+    let mut response = Vec::with_capacity(512);
+    let mut scratch = Vec::with_capacity(512);
+    loop {
+        // Linux clears TCP_QUICKACK after it acts: re-arm it before every read.
+        SockRef::from(&stream).set_tcp_quickack(true)?;
+        if !read_frame(&mut stream, &mut request)? {
+            return Ok(());
+        }
+        match request.as_slice() {
+            [] => warn!(card = %card.name, "ignoring an empty frame from vpcd"),
+            [byte] => match Control::from_byte(*byte) {
+                Some(Control::GetAtr) => write_frame(&mut stream, card.card.atr(), &mut scratch)?,
+                Some(control) => {
+                    debug!(card = %card.name, "{control:?}");
+                    card.card.reset();
+                    if control == Control::PowerOn {
+                        if let Some(path) = ready_file.filter(|p| !p.exists()) {
+                            std::fs::write(path, b"ready\n")?;
+                        }
+                    }
+                }
+                None => warn!(card = %card.name, "ignoring unknown vpcd control byte {byte:02X}"),
+            },
+            apdu => {
+                card.card.process(apdu, &mut response);
+                debug!(target: "mynasim::apdu", card = %card.name, "{}", transcript::command(apdu));
+                debug!(target: "mynasim::apdu", card = %card.name, "{}", transcript::response(&response));
+                if let Err(e) = write_frame(&mut stream, &response, &mut scratch) {
+                    if e.kind() == io::ErrorKind::InvalidInput {
+                        error!(card = %card.name, "{e}; answering 6F 00");
+                        write_frame(&mut stream, &mynasim_simulator::Sw::NO_PRECISE_DIAGNOSIS.to_bytes(), &mut scratch)?;
+                    } else {
+                        return Err(e);
+                    }
+                }
+                if let Err(e) = card.save_if_changed() {
+                    error!(card = %card.name, "{e:#}");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out one byte per call, like a slow socket.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((b, rest)), Some(slot)) => {
+                    *slot = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn frames_survive_partial_reads() {
+        let mut buf = Vec::new();
+        let mut input = Trickle(&[0x00, 0x03, 0xAA, 0xBB, 0xCC, 0x00, 0x01, 0x04]);
+        assert!(read_frame(&mut input, &mut buf).unwrap());
+        assert_eq!(buf, [0xAA, 0xBB, 0xCC]);
+        assert!(read_frame(&mut input, &mut buf).unwrap());
+        assert_eq!(buf, [0x04]);
+        assert!(!read_frame(&mut input, &mut buf).unwrap());
+    }
+
+    #[test]
+    fn truncated_frames_are_errors_not_panics() {
+        let mut buf = Vec::new();
+        assert!(read_frame(&mut Trickle(&[0x00]), &mut buf).is_err());
+        assert!(read_frame(&mut Trickle(&[0x00, 0x05, 0x01]), &mut buf).is_err());
+    }
+
+    #[test]
+    fn oversize_frames_are_refused() {
+        let mut out = Vec::new();
+        let mut scratch = Vec::new();
+        assert!(write_frame(&mut out, &vec![0; 65_536], &mut scratch).is_err());
+        write_frame(&mut out, &[0x90, 0x00], &mut scratch).unwrap();
+        assert_eq!(out, [0x00, 0x02, 0x90, 0x00]);
+    }
+}

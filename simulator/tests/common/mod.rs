@@ -1,6 +1,6 @@
 //! Shared test helpers: a card issued from a YAML profile with keys cached on disk, and
 //! APDU helpers that check status words.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 

@@ -2,6 +2,8 @@
 //! driven by OpenSC (opensc-tool, pkcs15-tool, pkcs11-tool), openssl and the `pcsc` crate.
 //! Needs the Debian packages pcscd, vsmartcard-vpcd, opensc and openssl (ci/setup.sh).
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

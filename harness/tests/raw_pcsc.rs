@@ -1,5 +1,7 @@
 //! Raw APDUs through pcscd with the `pcsc` crate.
 
+#![allow(clippy::unwrap_used)]
+
 use mynasim_harness::sandbox::{Sandbox, SandboxOptions};
 
 #[test]

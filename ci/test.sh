@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 source ci/setup.sh
 install_packages
 install_cargo_tools
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo nextest run --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc

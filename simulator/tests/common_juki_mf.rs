@@ -1,5 +1,7 @@
 //! The common card AP, the juki AP and card-level behaviour (spec §2, §7).
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

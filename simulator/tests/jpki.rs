@@ -1,5 +1,7 @@
 //! The JPKI AP driven through APDUs as OpenSC, jpki/myna and jpki-rs send them (spec §4, §8).
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

@@ -1,29 +1,17 @@
 //! The surface AP (券面事項確認AP) driven as myna-card, jpki/myna and jpki-rs do (spec §6).
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;
 use mynasim_simulator::applets::surface;
 use mynasim_simulator::tlv::parse_all;
 use mynasim_simulator::Sw;
-use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Public};
-use openssl::sign::Verifier;
 
 const PROFILE: &str = "holder:\n  my_number: '537686677188'\n  birth_date: 1980-02-17\n  sex: male\n  municipality_code: '13221'\ncard:\n  security_code: '2285'\n  expires: 2035-02-17\n";
 const CODE_B: &str = "55021720352285";
-
-fn key_from_record(record: &[u8]) -> PKey<Public> {
-    let n = openssl::bn::BigNum::from_slice(&record[9..265]).unwrap();
-    let e = openssl::bn::BigNum::from_u32(65_537).unwrap();
-    PKey::from_rsa(openssl::rsa::Rsa::from_public_components(n, e).unwrap()).unwrap()
-}
-
-fn verifies(key: &PKey<Public>, data: &[u8], signature: &[u8]) -> bool {
-    let mut v = Verifier::new(MessageDigest::sha256(), key).unwrap();
-    v.update(data).unwrap();
-    v.verify(signature).unwrap()
-}
 
 /// The key certified by the AP's CV certificate.
 fn issuer_key(card: &mut mynasim_simulator::Card) -> PKey<Public> {
@@ -167,7 +155,7 @@ fn surface_status_words() {
     expect(&mut card, "00840000000010", Sw::CONDITIONS_NOT_SATISFIED);
     expect(&mut card, "0084010010", Sw::INCORRECT_P1P2);
     assert_eq!(expect(&mut card, "0084000000", Sw::SUCCESS).len(), 256);
-    expect(&mut card, "802A010000 01", Sw::INCORRECT_P1P2);
+    expect(&mut card, "802A010001 01", Sw::INCORRECT_P1P2);
     expect(&mut card, "0088000001 01", Sw::CONDITIONS_NOT_SATISFIED);
     // The code-B counter survives a reset; the session does not.
     card.reset();

@@ -95,3 +95,18 @@ pub fn read_all(card: &mut Card, len: usize) -> Vec<u8> {
     }
     out
 }
+
+/// A public key from the 券面 APs' `90 03 01 00 01 91 82 01 00 <n>` record.
+pub fn key_from_record(record: &[u8]) -> openssl::pkey::PKey<openssl::pkey::Public> {
+    assert_eq!(record[..9], [0x90, 0x03, 0x01, 0x00, 0x01, 0x91, 0x82, 0x01, 0x00]);
+    let n = openssl::bn::BigNum::from_slice(&record[9..265]).unwrap();
+    let e = openssl::bn::BigNum::from_u32(65_537).unwrap();
+    openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::from_public_components(n, e).unwrap()).unwrap()
+}
+
+/// Verifies an RSASSA-PKCS1-v1_5 / SHA-256 signature.
+pub fn verifies(key: &openssl::pkey::PKey<openssl::pkey::Public>, data: &[u8], signature: &[u8]) -> bool {
+    let mut v = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), key).unwrap();
+    v.update(data).unwrap();
+    v.verify(signature).unwrap()
+}

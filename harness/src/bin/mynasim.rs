@@ -53,6 +53,15 @@ enum Commands {
         /// Card profile (YAML); none = the default card.
         profile: Option<PathBuf>,
     },
+    /// Write a card's certificates (PEM) and the common AP's internal-authentication public
+    /// key to a folder: auth.pem, sign.pem, auth-ca.pem, sign-ca.pem, common-internal-auth.pub.pem.
+    Export {
+        /// Card profile (YAML); none = the default card.
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// Output folder (created if missing).
+        out: PathBuf,
+    },
     /// Send APDUs (hex) to a card in process and print the responses.
     Apdu {
         /// Card profile (YAML).
@@ -114,6 +123,11 @@ fn run(cli: Cli) -> Result<()> {
             let loaded = load_card(profile.as_deref(), &mut DirKeyCache::default_location())?;
             inspect(&loaded);
             Ok(())
+        }
+        Commands::Export { profile, out } => {
+            init_logging(&cli.log, None)?;
+            let loaded = load_card(profile.as_deref(), &mut DirKeyCache::default_location())?;
+            export(&loaded, &out)
         }
         Commands::Apdu { profile, apdus } => {
             init_logging(&cli.log, None)?;
@@ -186,6 +200,32 @@ fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str)
     .context("cannot install the Ctrl-C handler")?;
     let _ = rx.recv();
     drop(sandbox);
+    Ok(())
+}
+
+fn export(loaded: &LoadedCard, out: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let applet = loaded.card.applet(AppletId::Jpki).context("the card has no JPKI AP")?;
+    for (file, fid) in [
+        ("auth.pem", jpki::AUTH_CERTIFICATE),
+        ("sign.pem", jpki::SIGNATURE_CERTIFICATE),
+        ("auth-ca.pem", jpki::AUTH_CA_CERTIFICATE),
+        ("sign-ca.pem", jpki::SIGNATURE_CA_CERTIFICATE),
+    ] {
+        let Some(der) = applet.binary(fid) else {
+            println!("{file}: absent on this card");
+            continue;
+        };
+        let pem = openssl::x509::X509::from_der(der)?.to_pem()?;
+        let path = out.join(file);
+        std::fs::write(&path, pem).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    if let Some(key) = loaded.card.applet(AppletId::Common).and_then(|a| a.key_at(mynasim_simulator::applets::common::INTERNAL_AUTH_KEY)) {
+        let path = out.join("common-internal-auth.pub.pem");
+        std::fs::write(&path, key.public_key_pem()?).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", path.display());
+    }
     Ok(())
 }
 

@@ -260,8 +260,9 @@ fn crl_distribution_point(rdns: &[Rdn]) -> Vec<u8> {
     yasna::construct_der(|w| {
         w.write_sequence(|w| {
             w.next().write_sequence(|w| {
-                // distributionPoint [0] { fullName [0] GeneralNames } (implicit tags, constructed).
-                w.next().write_tagged_implicit(yasna::Tag::context(0), |w| {
+                // distributionPoint [0] is EXPLICIT (DistributionPointName is a CHOICE);
+                // fullName [0] IMPLICIT GeneralNames (RFC 5280 §4.2.1.13).
+                w.next().write_tagged(yasna::Tag::context(0), |w| {
                     w.write_tagged_implicit(yasna::Tag::context(0), |w| {
                         w.write_sequence(|w| w.next().write_tagged(yasna::Tag::context(4), |w| write_name(w, rdns)))
                     })

@@ -2,6 +2,7 @@
 //! vpcd transport that puts a [`mynasim_simulator::Card`] into a real `pcscd`, and private
 //! pcscd sandboxes. The card core itself never does I/O.
 
+pub mod bench;
 pub mod keycache;
 pub mod load;
 pub mod sandbox;

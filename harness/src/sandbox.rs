@@ -24,13 +24,22 @@ use anyhow::{bail, Context, Result};
 /// vpcd's driver as Debian installs it.
 pub const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
 
+/// What a slot holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CardSource {
+    /// A card from a profile (`None` = the default card).
+    Profile(Option<PathBuf>),
+    /// The trivial `90 00` card (benchmark baseline).
+    Null,
+}
+
 /// How to start a sandbox.
 #[derive(Clone, Debug)]
 pub struct SandboxOptions {
     /// The `mynasim` binary that serves the cards.
     pub mynasim: PathBuf,
-    /// Profiles, one card each (`None` = the default card).
-    pub profiles: Vec<Option<PathBuf>>,
+    /// The cards, one per vpcd slot.
+    pub cards: Vec<CardSource>,
     /// How long to wait for every card to be powered by pcscd.
     pub timeout: Duration,
     /// Extra arguments for `mynasim serve` (e.g. `--transcript FILE`).
@@ -40,7 +49,7 @@ pub struct SandboxOptions {
 impl SandboxOptions {
     /// One default card served by `mynasim`.
     pub fn new(mynasim: impl Into<PathBuf>) -> SandboxOptions {
-        SandboxOptions { mynasim: mynasim.into(), profiles: vec![None], timeout: Duration::from_secs(60), serve_args: Vec::new() }
+        SandboxOptions { mynasim: mynasim.into(), cards: vec![CardSource::Profile(None)], timeout: Duration::from_secs(60), serve_args: Vec::new() }
     }
 }
 
@@ -62,7 +71,7 @@ impl Sandbox {
         if !Path::new(VPCD_DRIVER).exists() {
             bail!("vpcd driver {VPCD_DRIVER} is missing; install the Debian package vsmartcard-vpcd");
         }
-        if options.profiles.is_empty() {
+        if options.cards.is_empty() {
             bail!("a sandbox needs at least one card");
         }
         let dir = tempfile::Builder::new().prefix("mynasim-sandbox-").tempdir().context("cannot create the sandbox folder")?;
@@ -71,7 +80,7 @@ impl Sandbox {
         fs::create_dir_all(&conf)?;
         fs::create_dir_all(&sock)?;
         // One vpcd entry serves two slots (PORT and PORT+1).
-        let readers = options.profiles.len().div_ceil(2);
+        let readers = options.cards.len().div_ceil(2);
         for r in 0..readers {
             let port = crate::vpcd::FIRST_PORT + 2 * r as u16;
             fs::write(
@@ -82,7 +91,7 @@ impl Sandbox {
         let mut script = String::from(
             "set -e\nip link set lo up\nmount -n -t tmpfs tmpfs /run\nmkdir -p /run/pcscd\nmount -n --bind \"$SANDBOX/pcscd\" /run/pcscd\n",
         );
-        for (n, profile) in options.profiles.iter().enumerate() {
+        for (n, source) in options.cards.iter().enumerate() {
             let port = crate::vpcd::FIRST_PORT + n as u16;
             let mut args = vec![
                 quote(&options.mynasim.display().to_string()),
@@ -93,9 +102,13 @@ impl Sandbox {
                 quote(&dir.path().join(format!("ready-{n}")).display().to_string()),
             ];
             args.extend(options.serve_args.iter().map(|a| quote(a)));
-            if let Some(p) = profile {
-                let absolute = fs::canonicalize(p).with_context(|| format!("cannot find profile {}", p.display()))?;
-                args.push(quote(&absolute.display().to_string()));
+            match source {
+                CardSource::Null => args.push("--null-card".to_owned()),
+                CardSource::Profile(None) => {}
+                CardSource::Profile(Some(p)) => {
+                    let absolute = fs::canonicalize(p).with_context(|| format!("cannot find profile {}", p.display()))?;
+                    args.push(quote(&absolute.display().to_string()));
+                }
             }
             script.push_str(&format!("{} &\n", args.join(" ")));
         }
@@ -114,7 +127,7 @@ impl Sandbox {
             .process_group(0);
         let child = unshare.spawn().context("cannot start unshare")?;
         let mut sandbox = Sandbox { dir, child };
-        sandbox.wait_ready(options.profiles.len(), options.timeout)?;
+        sandbox.wait_ready(options.cards.len(), options.timeout)?;
         Ok(sandbox)
     }
 

@@ -19,8 +19,67 @@ use std::time::Duration;
 use socket2::SockRef;
 use tracing::{debug, error, info, warn};
 
-use crate::load::LoadedCard;
 use crate::transcript;
+
+/// What vpcd talks to: a card that answers APDUs and resets.
+pub trait VirtualCard {
+    /// A name for logs.
+    fn name(&self) -> &str;
+    /// The ATR.
+    fn atr(&self) -> &[u8];
+    /// Power off, power on, reset, removal.
+    fn reset(&mut self);
+    /// Answers one C-APDU into `response` (cleared first).
+    fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>);
+    /// Called after each APDU, e.g. to persist state. Errors are logged, not fatal.
+    fn after_command(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+impl VirtualCard for crate::load::LoadedCard {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn atr(&self) -> &[u8] {
+        self.card.atr()
+    }
+
+    fn reset(&mut self) {
+        self.card.reset();
+    }
+
+    fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>) {
+        self.card.process(apdu, response);
+    }
+
+    fn after_command(&mut self) -> anyhow::Result<()> {
+        self.save_if_changed()
+    }
+}
+
+/// A trivial card that answers `90 00` to everything: the baseline of the transport
+/// benchmarks (the cost of pcscd + vpcd alone).
+#[derive(Debug, Default)]
+pub struct NullCard;
+
+impl VirtualCard for NullCard {
+    fn name(&self) -> &str {
+        "null card"
+    }
+
+    fn atr(&self) -> &[u8] {
+        mynasim_simulator::profile::ATR_CONTACT
+    }
+
+    fn reset(&mut self) {}
+
+    fn process(&mut self, _apdu: &[u8], response: &mut Vec<u8>) {
+        response.clear();
+        response.extend_from_slice(&mynasim_simulator::Sw::SUCCESS.to_bytes());
+    }
+}
 
 /// vpcd's first port (slot 0); slot n listens on `FIRST_PORT + n`.
 pub const FIRST_PORT: u16 = 35_963;
@@ -80,7 +139,7 @@ pub fn write_frame(stream: &mut impl Write, payload: &[u8], scratch: &mut Vec<u8
 /// Serves `card` to the vpcd slot at `addr` for ever: connects, answers frames, and on a
 /// dropped connection (pcscd restarted, vpcd reloaded) treats it as card removal and
 /// reconnects. Counters and locks live in the card and survive.
-pub fn serve(card: &mut LoadedCard, addr: &str, ready_file: Option<&std::path::Path>) -> io::Result<()> {
+pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::path::Path>) -> io::Result<()> {
     let target: SocketAddr = addr
         .to_socket_addrs()?
         .next()
@@ -90,16 +149,16 @@ pub fn serve(card: &mut LoadedCard, addr: &str, ready_file: Option<&std::path::P
         match TcpStream::connect(target) {
             Ok(stream) => {
                 waiting_logged = false;
-                info!(card = %card.name, "connected to vpcd at {target}");
+                info!(card = %card.name(), "connected to vpcd at {target}");
                 match run_session(card, stream, ready_file) {
-                    Ok(()) => info!(card = %card.name, "vpcd closed the connection; reconnecting"),
-                    Err(e) => warn!(card = %card.name, "vpcd connection lost: {e}; reconnecting"),
+                    Ok(()) => info!(card = %card.name(), "vpcd closed the connection; reconnecting"),
+                    Err(e) => warn!(card = %card.name(), "vpcd connection lost: {e}; reconnecting"),
                 }
-                card.card.reset();
+                card.reset();
             }
             Err(e) => {
                 if !waiting_logged {
-                    info!(card = %card.name, "waiting for vpcd at {target} ({e})");
+                    info!(card = %card.name(), "waiting for vpcd at {target} ({e})");
                     waiting_logged = true;
                 }
                 std::thread::sleep(Duration::from_millis(100));
@@ -110,7 +169,7 @@ pub fn serve(card: &mut LoadedCard, addr: &str, ready_file: Option<&std::path::P
 
 /// Answers frames until the peer closes the connection.
 /// `ready_file` is created once pcscd powers the card: from then on clients can use it.
-pub fn run_session(card: &mut LoadedCard, mut stream: TcpStream, ready_file: Option<&std::path::Path>) -> io::Result<()> {
+pub fn run_session(card: &mut dyn VirtualCard, mut stream: TcpStream, ready_file: Option<&std::path::Path>) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut request = Vec::with_capacity(512);
     let mut response = Vec::with_capacity(512);
@@ -122,34 +181,34 @@ pub fn run_session(card: &mut LoadedCard, mut stream: TcpStream, ready_file: Opt
             return Ok(());
         }
         match request.as_slice() {
-            [] => warn!(card = %card.name, "ignoring an empty frame from vpcd"),
+            [] => warn!(card = %card.name(), "ignoring an empty frame from vpcd"),
             [byte] => match Control::from_byte(*byte) {
-                Some(Control::GetAtr) => write_frame(&mut stream, card.card.atr(), &mut scratch)?,
+                Some(Control::GetAtr) => write_frame(&mut stream, card.atr(), &mut scratch)?,
                 Some(control) => {
-                    debug!(card = %card.name, "{control:?}");
-                    card.card.reset();
+                    debug!(card = %card.name(), "{control:?}");
+                    card.reset();
                     if control == Control::PowerOn {
                         if let Some(path) = ready_file.filter(|p| !p.exists()) {
                             std::fs::write(path, b"ready\n")?;
                         }
                     }
                 }
-                None => warn!(card = %card.name, "ignoring unknown vpcd control byte {byte:02X}"),
+                None => warn!(card = %card.name(), "ignoring unknown vpcd control byte {byte:02X}"),
             },
             apdu => {
-                card.card.process(apdu, &mut response);
-                debug!(target: "mynasim::apdu", card = %card.name, "{}", transcript::command(apdu));
-                debug!(target: "mynasim::apdu", card = %card.name, "{}", transcript::response(&response));
+                card.process(apdu, &mut response);
+                debug!(target: "mynasim::apdu", card = %card.name(), "{}", transcript::command(apdu));
+                debug!(target: "mynasim::apdu", card = %card.name(), "{}", transcript::response(&response));
                 if let Err(e) = write_frame(&mut stream, &response, &mut scratch) {
                     if e.kind() == io::ErrorKind::InvalidInput {
-                        error!(card = %card.name, "{e}; answering 6F 00");
+                        error!(card = %card.name(), "{e}; answering 6F 00");
                         write_frame(&mut stream, &mynasim_simulator::Sw::NO_PRECISE_DIAGNOSIS.to_bytes(), &mut scratch)?;
                     } else {
                         return Err(e);
                     }
                 }
-                if let Err(e) = card.save_if_changed() {
-                    error!(card = %card.name, "{e:#}");
+                if let Err(e) = card.after_command() {
+                    error!(card = %card.name(), "{e:#}");
                 }
             }
         }

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use mynasim_harness::keycache::DirKeyCache;
 use mynasim_harness::load::load_card;
-use mynasim_harness::sandbox::{Sandbox, SandboxOptions};
+use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxOptions};
 use mynasim_simulator::applets::{jpki, AppletId};
 
 const PKCS11_MODULE: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
@@ -20,7 +20,7 @@ fn profiles_dir() -> PathBuf {
 
 fn sandbox(profile: Option<&str>) -> Sandbox {
     let mut options = SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"));
-    options.profiles = vec![profile.map(|p| profiles_dir().join(p))];
+    options.cards = vec![CardSource::Profile(profile.map(|p| profiles_dir().join(p)))];
     Sandbox::start(&options).unwrap()
 }
 

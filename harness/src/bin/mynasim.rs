@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mynasim_harness::keycache::DirKeyCache;
 use mynasim_harness::load::{load_card, LoadedCard};
-use mynasim_harness::sandbox::{Sandbox, SandboxOptions};
+use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxOptions};
 use mynasim_harness::{transcript, vpcd};
 use mynasim_simulator::applets::{jpki, AppletId};
 use mynasim_simulator::pins::PinId;
@@ -47,6 +47,9 @@ enum Commands {
         /// Create this file once pcscd has powered the card (used by the sandbox).
         #[arg(long, hide = true)]
         ready_file: Option<PathBuf>,
+        /// Serve a trivial card answering 90 00 to everything (benchmark baseline).
+        #[arg(long, hide = true)]
+        null_card: bool,
     },
     /// Print a card's state: PIN counters and locks, certificate validity.
     Inspect {
@@ -61,6 +64,23 @@ enum Commands {
         profile: Option<PathBuf>,
         /// Output folder (created if missing).
         out: PathBuf,
+    },
+    /// Measure the APDU and signing paths against their ceilings, side by side in one run.
+    ///
+    /// In process: SELECT + READ BINARY per APDU, and signatures per second for each
+    /// COMPUTE DIGITAL SIGNATURE P1 against OpenSSL's own RSA-2048 signing. With --pcsc:
+    /// the READ BINARY round trip through a private pcscd, the card against a trivial
+    /// 90 00 card (needs root or user namespaces, pcscd and vsmartcard-vpcd).
+    Bench {
+        /// Seconds per signing measurement.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// Also measure through a private pcscd.
+        #[arg(long)]
+        pcsc: bool,
+        /// Round trips per card through pcscd.
+        #[arg(long, default_value_t = 2000)]
+        rounds: usize,
     },
     /// Send APDUs (hex) to a card in process and print the responses.
     Apdu {
@@ -110,12 +130,12 @@ fn init_logging(filter: &str, transcript: Option<&PathBuf>) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Commands::Serve { profiles, private, vpcd, transcript, ready_file } => {
+        Commands::Serve { profiles, private, vpcd, transcript, ready_file, null_card } => {
             init_logging(&cli.log, transcript.as_ref())?;
             if private {
                 serve_private(profiles, transcript, &cli.log)
             } else {
-                serve_system(profiles, &vpcd, ready_file)
+                serve_system(profiles, &vpcd, ready_file, null_card)
             }
         }
         Commands::Inspect { profile } => {
@@ -128,6 +148,10 @@ fn run(cli: Cli) -> Result<()> {
             init_logging(&cli.log, None)?;
             let loaded = load_card(profile.as_deref(), &mut DirKeyCache::default_location())?;
             export(&loaded, &out)
+        }
+        Commands::Bench { seconds, pcsc, rounds } => {
+            init_logging(&cli.log, None)?;
+            run_bench(seconds, pcsc, rounds)
         }
         Commands::Apdu { profile, apdus } => {
             init_logging(&cli.log, None)?;
@@ -152,20 +176,24 @@ fn parse_hex(text: &str) -> Option<Vec<u8>> {
     digits.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok()).collect()
 }
 
-fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>) -> Result<()> {
+fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>, null_card: bool) -> Result<()> {
     let (host, port) = vpcd.rsplit_once(':').context("--vpcd must be HOST:PORT")?;
     let port: u16 = port.parse().context("--vpcd port must be a number")?;
     let profiles: Vec<Option<PathBuf>> = if profiles.is_empty() { vec![None] } else { profiles.into_iter().map(Some).collect() };
     let mut cache = DirKeyCache::default_location();
-    let mut cards = Vec::new();
-    for profile in &profiles {
-        cards.push(load_card(profile.as_deref(), &mut cache)?);
+    let mut cards: Vec<Box<dyn vpcd::VirtualCard + Send>> = Vec::new();
+    if null_card {
+        cards.push(Box::new(vpcd::NullCard));
+    } else {
+        for profile in &profiles {
+            cards.push(Box::new(load_card(profile.as_deref(), &mut cache)?));
+        }
     }
     let mut threads = Vec::new();
     for (n, mut card) in cards.into_iter().enumerate() {
         let addr = format!("{host}:{}", port + n as u16);
         let ready = ready_file.clone();
-        threads.push(std::thread::spawn(move || vpcd::serve(&mut card, &addr, ready.as_deref())));
+        threads.push(std::thread::spawn(move || vpcd::serve(card.as_mut(), &addr, ready.as_deref())));
     }
     for thread in threads {
         match thread.join() {
@@ -184,7 +212,7 @@ fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str)
         for p in &profiles {
             load_card(Some(p), &mut cache)?;
         }
-        options.profiles = profiles.into_iter().map(Some).collect();
+        options.cards = profiles.into_iter().map(|p| CardSource::Profile(Some(p))).collect();
     }
     options.serve_args = vec!["--log".into(), log.into()];
     if let Some(path) = transcript {
@@ -192,7 +220,7 @@ fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str)
     }
     let sandbox = Sandbox::start(&options)?;
     println!("export PCSCLITE_CSOCK_NAME={}", sandbox.socket().display());
-    println!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.profiles.len());
+    println!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.cards.len());
     let (tx, rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = tx.send(());
@@ -200,6 +228,36 @@ fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str)
     .context("cannot install the Ctrl-C handler")?;
     let _ = rx.recv();
     drop(sandbox);
+    Ok(())
+}
+
+fn run_bench(seconds: f64, pcsc: bool, rounds: usize) -> Result<()> {
+    use mynasim_harness::bench;
+    use mynasim_simulator::command::SignMode;
+    if !(seconds > 0.0 && seconds.is_finite()) {
+        anyhow::bail!("--seconds must be a positive number");
+    }
+    let duration = std::time::Duration::from_secs_f64(seconds);
+    let mut loaded = load_card(None, &mut DirKeyCache::default_location())?;
+    let card = &mut loaded.card;
+    bench::apdu_ns(card, 100_000);
+    println!("in process, SELECT EF + READ BINARY: {:.0} ns per APDU", bench::apdu_ns(card, 1_000_000));
+    bench::prepare_for_signing(card, b"1234")?;
+    let ceiling = bench::openssl_signs_per_second(duration)?;
+    println!("openssl RSA-2048 PKCS#1 sign (ceiling): {ceiling:.0} signs/s");
+    for mode in SignMode::ALL {
+        let rate = bench::signs_per_second(card, mode, duration)?;
+        println!("80 2A P1={:02X} ({mode:?}): {rate:.0} signs/s = {:.2} x openssl", mode.p1(), rate / ceiling);
+    }
+    if pcsc {
+        let exe = std::env::current_exe()?;
+        let result = bench::through_pcscd(&exe, rounds)?;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        println!("through pcscd + vpcd, READ BINARY round trip over {rounds} APDUs each, alternating:");
+        println!("  mynasim card: median {:.3} ms, p99 {:.3} ms", ms(result.card.median), ms(result.card.p99));
+        println!("  90 00 card:   median {:.3} ms, p99 {:.3} ms", ms(result.null.median), ms(result.null.p99));
+        println!("  ratio (card / null): median {:.2}, p99 {:.2}", ms(result.card.median) / ms(result.null.median), ms(result.card.p99) / ms(result.null.p99));
+    }
     Ok(())
 }
 

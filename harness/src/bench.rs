@@ -1,0 +1,151 @@
+//! The bench command's measurements: the in-process APDU and signing paths against their
+//! ceilings, and the READ BINARY round trip through pcscd against a trivial card, each pair
+//! measured side by side in one run (this machine is shared and noisy: compare ratios).
+//! The criterion benchmarks in `benches/` measure the in-process paths in more depth.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use mynasim_simulator::command::SignMode;
+use mynasim_simulator::Card;
+
+use crate::sandbox::{CardSource, Sandbox, SandboxOptions};
+
+/// SELECT JPKI AP.
+pub const SELECT_JPKI: [u8; 15] = [0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
+/// SELECT EF 0006 (token information).
+pub const SELECT_TOKEN: [u8; 7] = [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x06];
+/// READ BINARY of the 32-byte token label.
+pub const READ_TOKEN: [u8; 5] = [0x00, 0xB0, 0x00, 0x00, 0x20];
+
+/// Median and 99th percentile of samples.
+#[derive(Clone, Copy, Debug)]
+pub struct Percentiles {
+    /// Median.
+    pub median: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+}
+
+impl Percentiles {
+    /// From unsorted samples (at least one).
+    pub fn of(samples: &mut [Duration]) -> Percentiles {
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        Percentiles { median: at(0.5), p99: at(0.99) }
+    }
+}
+
+/// Nanoseconds per APDU of SELECT EF + READ BINARY in process.
+pub fn apdu_ns(card: &mut Card, rounds: u32) -> f64 {
+    let mut response = Vec::with_capacity(300);
+    card.process(&SELECT_JPKI, &mut response);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        card.process(&SELECT_TOKEN, &mut response);
+        card.process(&READ_TOKEN, &mut response);
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(rounds * 2)
+}
+
+/// Signatures per second of one P1 mode with the auth key (already verified).
+pub fn signs_per_second(card: &mut Card, mode: SignMode, duration: Duration) -> Result<f64> {
+    let mut apdu = vec![0x80, 0x2A, mode.p1(), 0x97];
+    let data: Vec<u8> = match mode {
+        SignMode::Pkcs1Raw => {
+            let mut d = mynasim_simulator::pki::SHA256_DIGEST_INFO_PREFIX.to_vec();
+            d.extend_from_slice(&[0x42; 32]);
+            d
+        }
+        SignMode::Pkcs1PrehashedSha256 | SignMode::PssPrehashedSha256 => vec![0x42; 32],
+        _ => b"message to sign".to_vec(),
+    };
+    apdu.push(data.len() as u8);
+    apdu.extend_from_slice(&data);
+    apdu.push(0);
+    let mut response = Vec::with_capacity(300);
+    let start = Instant::now();
+    let mut count = 0u32;
+    while start.elapsed() < duration {
+        card.process(&apdu, &mut response);
+        if response.len() != 258 {
+            bail!("signing with P1 {:02X} failed: {:02X?}", mode.p1(), &response[response.len().saturating_sub(2)..]);
+        }
+        count += 1;
+    }
+    Ok(f64::from(count) / start.elapsed().as_secs_f64())
+}
+
+/// OpenSSL's own RSA-2048 PKCS#1 signing rate over the same DigestInfo (the ceiling).
+pub fn openssl_signs_per_second(duration: Duration) -> Result<f64> {
+    let rsa = openssl::rsa::Rsa::generate(2048)?;
+    let mut data = mynasim_simulator::pki::SHA256_DIGEST_INFO_PREFIX.to_vec();
+    data.extend_from_slice(&[0x42; 32]);
+    let mut out = vec![0u8; 256];
+    let start = Instant::now();
+    let mut count = 0u32;
+    while start.elapsed() < duration {
+        rsa.private_encrypt(&data, &mut out, openssl::rsa::Padding::PKCS1)?;
+        count += 1;
+    }
+    Ok(f64::from(count) / start.elapsed().as_secs_f64())
+}
+
+/// Prepares a card for signing: JPKI selected, auth PIN verified.
+pub fn prepare_for_signing(card: &mut Card, auth_pin: &[u8]) -> Result<()> {
+    let mut verify = vec![0x00, 0x20, 0x00, 0x98, auth_pin.len() as u8];
+    verify.extend_from_slice(auth_pin);
+    for apdu in [&SELECT_JPKI[..], &verify] {
+        let response = card.transmit(apdu);
+        if response != [0x90, 0x00] {
+            bail!("preparing the card failed: {response:02X?}");
+        }
+    }
+    Ok(())
+}
+
+/// READ BINARY round trips through a private pcscd: the card and a null card, alternating.
+pub struct PcscResult {
+    /// The mynasim card.
+    pub card: Percentiles,
+    /// The trivial `90 00` card.
+    pub null: Percentiles,
+}
+
+/// Measures `rounds` READ BINARY round trips per card through a fresh private pcscd.
+pub fn through_pcscd(mynasim: &std::path::Path, rounds: usize) -> Result<PcscResult> {
+    let mut options = SandboxOptions::new(mynasim);
+    options.cards = vec![CardSource::Profile(None), CardSource::Null];
+    let sandbox = Sandbox::start(&options)?;
+    // pcsc-lite reads the socket name once per process: this process measures one sandbox.
+    std::env::set_var("PCSCLITE_CSOCK_NAME", sandbox.socket());
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).context("cannot reach the sandbox's pcscd")?;
+    let mut names = [0u8; 2048];
+    let readers: Vec<std::ffi::CString> = ctx.list_readers(&mut names)?.map(|r| r.to_owned()).collect();
+    if readers.len() < 2 {
+        bail!("expected two readers, found {readers:?}");
+    }
+    let card = ctx.connect(&readers[0], pcsc::ShareMode::Shared, pcsc::Protocols::ANY)?;
+    let null = ctx.connect(&readers[1], pcsc::ShareMode::Shared, pcsc::Protocols::ANY)?;
+    let mut buf = [0u8; 300];
+    for apdu in [&SELECT_JPKI[..], &SELECT_TOKEN[..]] {
+        let response = card.transmit(apdu, &mut buf)?;
+        if response != [0x90, 0x00] {
+            bail!("the card refused {apdu:02X?}: {response:02X?}");
+        }
+    }
+    let mut card_samples = Vec::with_capacity(rounds);
+    let mut null_samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        let response = card.transmit(&READ_TOKEN, &mut buf)?;
+        card_samples.push(start.elapsed());
+        if response.len() != 34 {
+            bail!("unexpected READ BINARY answer {response:02X?}");
+        }
+        let start = Instant::now();
+        null.transmit(&READ_TOKEN, &mut buf)?;
+        null_samples.push(start.elapsed());
+    }
+    Ok(PcscResult { card: Percentiles::of(&mut card_samples), null: Percentiles::of(&mut null_samples) })
+}

@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+/// Cards per sandbox: the two slots of one vpcd reader entry.
+pub const MAX_CARDS: usize = 2;
+
 /// vpcd's driver as Debian installs it.
 pub const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
 
@@ -57,7 +60,12 @@ impl SandboxOptions {
 #[derive(Debug)]
 pub struct Sandbox {
     dir: tempfile::TempDir,
+    /// The current pcscd (first the `unshare` child, which execs into pcscd).
     child: Child,
+    /// The process group of everything in the sandbox.
+    group: u32,
+    cards: usize,
+    mynasim: PathBuf,
 }
 
 impl Sandbox {
@@ -74,25 +82,30 @@ impl Sandbox {
         if options.cards.is_empty() {
             bail!("a sandbox needs at least one card");
         }
+        if options.cards.len() > MAX_CARDS {
+            bail!(
+                "a sandbox holds at most {MAX_CARDS} cards: vpcd 3.3 serves two slots per pcscd; start another sandbox for more ({} asked)",
+                options.cards.len()
+            );
+        }
         let dir = tempfile::Builder::new().prefix("mynasim-sandbox-").tempdir().context("cannot create the sandbox folder")?;
         let conf = dir.path().join("reader.conf.d");
         let sock = dir.path().join("pcscd");
         fs::create_dir_all(&conf)?;
         fs::create_dir_all(&sock)?;
-        // One vpcd entry serves two slots (PORT and PORT+1).
-        let readers = options.cards.len().div_ceil(2);
-        for r in 0..readers {
-            let port = crate::vpcd::FIRST_PORT + 2 * r as u16;
-            fs::write(
-                conf.join(format!("vpcd{r}")),
-                format!("FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:{port}\nLIBPATH {VPCD_DRIVER}\nCHANNELID {port}\n"),
-            )?;
-        }
+        // One vpcd entry serves two slots, PORT and PORT+1. vpcd 3.3 keeps its slot table
+        // indexed by slot number alone (`ctx[Lun & 0xffff]`), so a second entry in the
+        // same pcscd overwrites the first one's slots: two cards per pcscd is the limit.
+        let port = card_port(0);
+        fs::write(
+            conf.join("vpcd"),
+            format!("FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:{port}\nLIBPATH {VPCD_DRIVER}\nCHANNELID {port}\n"),
+        )?;
         let mut script = String::from(
             "set -e\nip link set lo up\nmount -n -t tmpfs tmpfs /run\nmkdir -p /run/pcscd\nmount -n --bind \"$SANDBOX/pcscd\" /run/pcscd\n",
         );
         for (n, source) in options.cards.iter().enumerate() {
-            let port = crate::vpcd::FIRST_PORT + n as u16;
+            let port = card_port(n);
             let mut args = vec![
                 quote(&options.mynasim.display().to_string()),
                 "serve".to_owned(),
@@ -126,18 +139,48 @@ impl Sandbox {
             .stderr(log)
             .process_group(0);
         let child = unshare.spawn().context("cannot start unshare")?;
-        let mut sandbox = Sandbox { dir, child };
-        sandbox.wait_ready(options.cards.len(), options.timeout)?;
+        let group = child.id();
+        let mut sandbox = Sandbox { dir, child, group, cards: options.cards.len(), mynasim: options.mynasim.clone() };
+        sandbox.wait_ready(options.timeout)?;
         Ok(sandbox)
     }
 
-    fn wait_ready(&mut self, cards: usize, timeout: Duration) -> Result<()> {
+    /// Stops pcscd and starts a new one in the same namespaces, as when a desktop's pcscd
+    /// restarts: the cards must notice, reconnect and keep their state. Returns once pcscd
+    /// has powered every card again.
+    pub fn restart_pcscd(&mut self, timeout: Duration) -> Result<()> {
+        let card_pid = fs::read_to_string(self.dir.path().join("ready-0"))?.trim().to_owned();
+        for n in 0..self.cards {
+            let _ = fs::remove_file(self.dir.path().join(format!("ready-{n}")));
+        }
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait()?;
+        let log = fs::OpenOptions::new().append(true).open(self.dir.path().join("sandbox.log"))?;
+        let mut nsenter = Command::new("nsenter");
+        nsenter.args(["--target", &card_pid, "--mount", "--net"]);
+        if !is_root() {
+            nsenter.arg("--user").arg("--preserve-credentials");
+        }
+        self.child = nsenter
+            .args(["pcscd", "--foreground", "--config"])
+            .arg(self.dir.path().join("reader.conf.d"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(i32::try_from(self.group).context("process group id out of range")?)
+            .spawn()
+            .context("cannot start nsenter")?;
+        self.wait_ready(timeout)
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let cards = self.cards;
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(5);
         loop {
             let socket_up = self.socket().exists();
             let cards_up = (0..cards).all(|n| self.dir.path().join(format!("ready-{n}")).exists());
-            if socket_up && cards_up {
+            if socket_up && cards_up && self.cards_present()? >= cards {
                 return Ok(());
             }
             if let Some(status) = self.child.try_wait()? {
@@ -149,6 +192,13 @@ impl Sandbox {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(100));
         }
+    }
+
+    /// How many readers show a card, asked of pcscd by a client process (pcsc-lite binds a
+    /// process to the first socket it uses, so the check runs in `mynasim pcsc-status`).
+    fn cards_present(&self) -> Result<usize> {
+        let output = self.command(&self.mynasim).arg("pcsc-status").stderr(Stdio::null()).output()?;
+        Ok(String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.starts_with("present")).count())
     }
 
     /// The value for `PCSCLITE_CSOCK_NAME`.
@@ -175,7 +225,7 @@ impl Sandbox {
 
     /// Stops everything (also done on drop).
     pub fn stop(&mut self) {
-        let group = format!("-{}", self.child.id());
+        let group = format!("-{}", self.group);
         for signal in ["-TERM", "-KILL"] {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 break;
@@ -196,6 +246,11 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The vpcd port of card `n` (slot n) in a sandbox.
+pub fn card_port(n: usize) -> u16 {
+    crate::vpcd::FIRST_PORT + n as u16
 }
 
 fn quote(s: &str) -> String {

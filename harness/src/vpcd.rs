@@ -168,9 +168,14 @@ pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::pa
 }
 
 /// Answers frames until the peer closes the connection.
-/// `ready_file` is created once pcscd powers the card: from then on clients can use it.
+/// `ready_file` is created once connected to vpcd.
 pub fn run_session(card: &mut dyn VirtualCard, mut stream: TcpStream, ready_file: Option<&std::path::Path>) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    if let Some(path) = ready_file.filter(|p| !p.exists()) {
+        // The sandbox reads our pid from it (to enter our namespaces), then asks pcscd
+        // whether the card is present.
+        std::fs::write(path, format!("{}\n", std::process::id()))?;
+    }
     let mut request = Vec::with_capacity(512);
     let mut response = Vec::with_capacity(512);
     let mut scratch = Vec::with_capacity(512);
@@ -187,11 +192,6 @@ pub fn run_session(card: &mut dyn VirtualCard, mut stream: TcpStream, ready_file
                 Some(control) => {
                     debug!(card = %card.name(), "{control:?}");
                     card.reset();
-                    if control == Control::PowerOn {
-                        if let Some(path) = ready_file.filter(|p| !p.exists()) {
-                            std::fs::write(path, b"ready\n")?;
-                        }
-                    }
                 }
                 None => warn!(card = %card.name(), "ignoring unknown vpcd control byte {byte:02X}"),
             },

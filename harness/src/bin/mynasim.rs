@@ -82,6 +82,9 @@ enum Commands {
         #[arg(long, default_value_t = 2000)]
         rounds: usize,
     },
+    /// List the PC/SC readers of the pcscd in PCSCLITE_CSOCK_NAME (or the system's), one
+    /// line each: `present <reader>` or `empty <reader>`.
+    PcscStatus,
     /// Send APDUs (hex) to a card in process and print the responses.
     Apdu {
         /// Card profile (YAML).
@@ -153,6 +156,7 @@ fn run(cli: Cli) -> Result<()> {
             init_logging(&cli.log, None)?;
             run_bench(seconds, pcsc, rounds)
         }
+        Commands::PcscStatus => pcsc_status(),
         Commands::Apdu { profile, apdus } => {
             init_logging(&cli.log, None)?;
             let mut loaded = load_card(profile.as_deref(), &mut DirKeyCache::default_location())?;
@@ -257,6 +261,26 @@ fn run_bench(seconds: f64, pcsc: bool, rounds: usize) -> Result<()> {
         println!("  mynasim card: median {:.3} ms, p99 {:.3} ms", ms(result.card.median), ms(result.card.p99));
         println!("  90 00 card:   median {:.3} ms, p99 {:.3} ms", ms(result.null.median), ms(result.null.p99));
         println!("  ratio (card / null): median {:.2}, p99 {:.2}", ms(result.card.median) / ms(result.null.median), ms(result.card.p99) / ms(result.null.p99));
+    }
+    Ok(())
+}
+
+fn pcsc_status() -> Result<()> {
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).context("cannot reach pcscd")?;
+    let mut names = [0u8; 4096];
+    let readers: Vec<std::ffi::CString> = match ctx.list_readers(&mut names) {
+        Ok(readers) => readers.map(|r| r.to_owned()).collect(),
+        Err(pcsc::Error::NoReadersAvailable) => Vec::new(),
+        Err(e) => return Err(e).context("cannot list readers"),
+    };
+    let mut states: Vec<pcsc::ReaderState> =
+        readers.iter().map(|r| pcsc::ReaderState::new(r.as_c_str(), pcsc::State::UNAWARE)).collect();
+    if !states.is_empty() {
+        ctx.get_status_change(std::time::Duration::ZERO, &mut states).context("cannot read reader states")?;
+    }
+    for state in &states {
+        let present = state.event_state().contains(pcsc::State::PRESENT);
+        println!("{} {}", if present { "present" } else { "empty" }, state.name().to_string_lossy());
     }
     Ok(())
 }

@@ -1,0 +1,83 @@
+//! The vpcd transport and the sandbox over the real stack: pcscd restarts, several cards,
+//! network isolation.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxOptions};
+
+fn output(sandbox: &Sandbox, program: &str, args: &[&str]) -> String {
+    let out = sandbox.command(program).args(args).output().unwrap();
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn auth_tries(dump: &str) -> String {
+    let auth = dump.split("PIN [Digital Signature PIN]").next().unwrap();
+    auth.lines().find(|l| l.contains("Tries left")).unwrap_or_default().trim().to_owned()
+}
+
+#[test]
+fn card_reconnects_after_pcscd_restarts_and_keeps_its_counters() {
+    let mut sandbox = Sandbox::start(&SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"))).unwrap();
+    let text = output(&sandbox, "pkcs15-tool", &["--verify-pin", "--auth-id", "01", "--pin", "0000"]);
+    assert!(text.contains("PIN code or key incorrect"), "{text}");
+    assert_eq!(auth_tries(&output(&sandbox, "pkcs15-tool", &["-D"])), "Tries left     : 2");
+    sandbox.restart_pcscd(Duration::from_secs(30)).unwrap();
+    let name = sandbox.command("opensc-tool").arg("-n").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&name.stdout).trim(), "jpki", "{}", sandbox.log());
+    assert_eq!(auth_tries(&output(&sandbox, "pkcs15-tool", &["-D"])), "Tries left     : 2");
+}
+
+#[test]
+fn two_cards_one_per_slot_each_answering_for_itself() {
+    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/profiles");
+    let mut options = SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"));
+    options.cards = vec![
+        CardSource::Profile(Some(profiles.join("auth-pin-locked.yaml"))),
+        CardSource::Profile(Some(profiles.join("sign-pin-one-try-left.yaml"))),
+    ];
+    let sandbox = Sandbox::start(&options).unwrap();
+    let list = output(&sandbox, "opensc-tool", &["-l"]);
+    let with_card: Vec<&str> = list.lines().filter(|l| l.contains("Yes")).collect();
+    assert_eq!(with_card.len(), 2, "{list}");
+    let tries: Vec<String> = (0..2)
+        .map(|reader| {
+            let dump = output(&sandbox, "pkcs15-tool", &["--reader", &reader.to_string(), "-D"]);
+            dump.lines().filter(|l| l.contains("Tries left")).map(|l| l.trim().to_owned()).collect::<Vec<_>>().join(", ")
+        })
+        .collect();
+    assert_eq!(tries, ["Tries left     : 0, Tries left     : 5", "Tries left     : 3, Tries left     : 1"]);
+}
+
+#[test]
+fn a_third_card_is_refused_with_the_reason() {
+    let mut options = SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"));
+    options.cards = vec![CardSource::Profile(None); 3];
+    let err = Sandbox::start(&options).unwrap_err().to_string();
+    assert!(err.contains("at most 2 cards"), "{err}");
+}
+
+#[test]
+fn vpcd_ports_are_reachable_from_nowhere_outside_the_sandbox() {
+    let sandbox = Sandbox::start(&SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"))).unwrap();
+    let card_pid = std::fs::read_to_string(sandbox.dir().join("ready-0")).unwrap();
+    let card_pid = card_pid.trim();
+    // Inside: vpcd listens (on 0.0.0.0, as Debian's vpcd does) in a namespace whose only
+    // interface is loopback.
+    let inside = |args: &[&str]| {
+        let out = Command::new("nsenter").args(["--target", card_pid, "--net"]).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listening = inside(&["ss", "-Hltn"]);
+    assert!(listening.contains(":35963"), "{listening}");
+    let links = inside(&["ip", "-o", "link"]);
+    let names: Vec<&str> = links.lines().filter_map(|l| l.split(':').nth(1)).map(str::trim).collect();
+    assert_eq!(names, ["lo"], "{links}");
+    // Outside: no listener on the vpcd ports in the host's namespace on behalf of the sandbox.
+    let host = Command::new("ss").args(["-Hltnp"]).output().unwrap();
+    let host = String::from_utf8_lossy(&host.stdout);
+    assert!(!host.lines().any(|l| l.contains(":35963") && l.contains("pcscd")), "{host}");
+}

@@ -18,5 +18,8 @@ install_packages() {
 }
 
 install_cargo_tools() {
+  export PATH="$HOME/.cargo/bin:$PATH"
   command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
+  # The JPKI client the real-client tests drive (siketyan/jpki-rs).
+  command -v jpki-cli >/dev/null 2>&1 || cargo install --locked jpki-cli
 }

@@ -3,6 +3,7 @@
 //! pcscd sandboxes. The card core itself never does I/O.
 
 pub mod bench;
+pub mod checks;
 pub mod clients;
 pub mod keycache;
 pub mod load;

@@ -19,6 +19,8 @@ pub struct LoadedCard {
     pub state_file: Option<PathBuf>,
     /// A name for logs (the profile's file name).
     pub name: String,
+    /// The holder's name as on the card (for checks).
+    pub holder_name: String,
 }
 
 impl LoadedCard {
@@ -75,7 +77,7 @@ pub fn load_card(profile: Option<&Path>, cache: &mut dyn KeyCache) -> Result<Loa
             Err(e) => return Err(e).with_context(|| format!("cannot read state file {}", path.display())),
         }
     }
-    Ok(LoadedCard { card, state_file, name })
+    Ok(LoadedCard { card, state_file, name, holder_name: personalization.holder.name })
 }
 
 /// Writes the state file atomically.

@@ -82,6 +82,14 @@ enum Commands {
         #[arg(long, default_value_t = 2000)]
         rounds: usize,
     },
+    /// Run the real-client checks (OpenSC, pkcs11-tool + openssl, jpki-cli) against a card in
+    /// a private pcscd and print a summary. Exit code 1 if any check fails.
+    ///
+    /// The last check locks the card's auth PIN (the card is thrown away afterwards).
+    Check {
+        /// Card profile (YAML); none = the default card.
+        profile: Option<PathBuf>,
+    },
     /// List the PC/SC readers of the pcscd in PCSCLITE_CSOCK_NAME (or the system's), one
     /// line each: `present <reader>` or `empty <reader>`.
     PcscStatus,
@@ -157,6 +165,10 @@ fn run(cli: Cli) -> Result<()> {
             run_bench(seconds, pcsc, rounds)
         }
         Commands::PcscStatus => pcsc_status(),
+        Commands::Check { profile } => {
+            init_logging(&cli.log, None)?;
+            run_checks(profile)
+        }
         Commands::Apdu { profile, apdus } => {
             init_logging(&cli.log, None)?;
             let mut loaded = load_card(profile.as_deref(), &mut DirKeyCache::default_location())?;
@@ -261,6 +273,35 @@ fn run_bench(seconds: f64, pcsc: bool, rounds: usize) -> Result<()> {
         println!("  mynasim card: median {:.3} ms, p99 {:.3} ms", ms(result.card.median), ms(result.card.p99));
         println!("  90 00 card:   median {:.3} ms, p99 {:.3} ms", ms(result.null.median), ms(result.null.p99));
         println!("  ratio (card / null): median {:.2}, p99 {:.2}", ms(result.card.median) / ms(result.null.median), ms(result.card.p99) / ms(result.null.p99));
+    }
+    Ok(())
+}
+
+fn run_checks(profile: Option<PathBuf>) -> Result<()> {
+    use mynasim_harness::checks::{CheckContext, CHECKS};
+    let twin = load_card(profile.as_deref(), &mut DirKeyCache::default_location())?;
+    let mut options = SandboxOptions::new(std::env::current_exe().context("cannot find the mynasim binary")?);
+    options.cards = vec![CardSource::Profile(profile)];
+    let started = std::time::Instant::now();
+    let sandbox = Sandbox::start(&options)?;
+    println!("card {} in a private pcscd, ready in {:.2} s", twin.name, started.elapsed().as_secs_f64());
+    let cx = CheckContext { sandbox: &sandbox, card: &twin, work: tempfile::tempdir()? };
+    let (mut passed, mut failed) = (0, 0);
+    for (name, check) in CHECKS {
+        match check(&cx) {
+            Ok(detail) => {
+                passed += 1;
+                println!("  ok    {name}: {detail}");
+            }
+            Err(e) => {
+                failed += 1;
+                println!("  FAIL  {name}: {e:#}");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        anyhow::bail!("{failed} real-client check(s) failed");
     }
     Ok(())
 }

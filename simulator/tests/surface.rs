@@ -22,21 +22,6 @@ fn issuer_key(card: &mut mynasim_simulator::Card) -> PKey<Public> {
     key_from_record(&body[32..])
 }
 
-/// Reads a whole `FFxx 82 hh ll` file: 7-byte header, then Le=00 chunks from 7.
-fn read_record_file(card: &mut mynasim_simulator::Card) -> Vec<u8> {
-    let mut data = expect(card, "00B0000007", Sw::SUCCESS);
-    assert_eq!(data[2], 0x82);
-    let total = 5 + usize::from(u16::from_be_bytes([data[3], data[4]]));
-    while data.len() < total {
-        let off = data.len() as u16;
-        let le = (total - data.len()).min(256);
-        let (chunk, sw) = send(card, &[0x00, 0xB0, (off >> 8) as u8, off as u8, le as u8]);
-        assert_eq!(sw, Sw::SUCCESS);
-        data.extend_from_slice(&chunk);
-    }
-    data
-}
-
 #[test]
 fn card_face_with_code_b_and_its_signature() {
     let mut card = card_from(PROFILE);
@@ -46,7 +31,7 @@ fn card_face_with_code_b_and_its_signature() {
     expect(&mut card, "00B0000007", Sw::SECURITY_STATUS_NOT_SATISFIED);
     assert_eq!(verify(&mut card, surface::CODE_B, CODE_B), Sw::SUCCESS);
     select_ef(&mut card, surface::CARD_FACE);
-    let file = read_record_file(&mut card);
+    let file = read_tlv_file(&mut card);
     let inner_start = 5;
     let fields = parse_all(&file[inner_start..]).unwrap();
     let tags: Vec<u16> = fields.iter().map(|t| t.tag).collect();
@@ -104,7 +89,7 @@ fn my_number_image_with_code_a() {
     let issuer = issuer_key(&mut card);
     assert_eq!(verify(&mut card, surface::CODE_A, "537686677188"), Sw::SUCCESS);
     select_ef(&mut card, surface::MY_NUMBER_IMAGE);
-    let file = read_record_file(&mut card);
+    let file = read_tlv_file(&mut card);
     let fields = parse_all(&file[5..]).unwrap();
     assert_eq!(fields.iter().map(|t| t.tag).collect::<Vec<_>>(), [0xDF41, 0xDF42, 0xDF43]);
     assert!(verifies(&issuer, &file[5..5 + fields[2].offset], fields[2].value));
@@ -122,7 +107,7 @@ fn age_record_with_the_birth_date_key() {
     // Era YYMMDD: 昭和55年2月17日.
     assert_eq!(verify(&mut card, surface::BIRTH_DATE_KEY, "550217"), Sw::SUCCESS);
     select_ef(&mut card, surface::AGE_RECORD);
-    let file = read_record_file(&mut card);
+    let file = read_tlv_file(&mut card);
     let fields = parse_all(&file[5..]).unwrap();
     assert_eq!(fields[0].value, b"19800217");
     assert!(verifies(&issuer, &file[5..5 + fields[2].offset], fields[2].value));
@@ -135,7 +120,7 @@ fn basic_info_is_free_and_names_the_municipality() {
     let mut card = card_from(PROFILE);
     expect(&mut card, SELECT_SURFACE, Sw::SUCCESS);
     select_ef(&mut card, surface::BASIC_INFO);
-    let file = read_record_file(&mut card);
+    let file = read_tlv_file(&mut card);
     let fields = parse_all(&file[5..]).unwrap();
     assert_eq!(fields[0].value, [0x06, 0x03, 0x0E, 0x01]);
     assert_eq!(fields[3].value, b"13221");

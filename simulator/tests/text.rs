@@ -14,25 +14,6 @@ use mynasim_simulator::Sw;
 const MY_NUMBER: &str = "123456789018";
 const PROFILE: &str = "holder:\n  my_number: '123456789018'\n  name: \"試験\u{3000}太郎\"\n  address: 東京都千代田区試験町１－２－３\n  birth_date: 1980-02-17\n  sex: male\ncard:\n  security_code: '2285'\n  expires: 2035-02-17\n";
 
-/// Reads an EF the jpki/myna way: 7 bytes, decode the BER header, the rest from offset 7.
-fn read_tlv_file(card: &mut mynasim_simulator::Card) -> Vec<u8> {
-    let mut data = expect(card, "00B0000007", Sw::SUCCESS);
-    let (len, header) = match data[2] {
-        0x81 => (usize::from(data[3]), 4),
-        0x82 => (usize::from(u16::from_be_bytes([data[3], data[4]])), 5),
-        n => (usize::from(n), 3),
-    };
-    while data.len() < header + len {
-        let off = data.len() as u16;
-        let le = (header + len - data.len()).min(256);
-        let (chunk, sw) = send(card, &[0x00, 0xB0, (off >> 8) as u8, off as u8, le as u8]);
-        assert_eq!(sw, Sw::SUCCESS);
-        data.extend_from_slice(&chunk);
-    }
-    data.truncate(header + len);
-    data
-}
-
 #[test]
 fn my_number_with_the_pin() {
     let mut card = card_from(PROFILE);

@@ -110,3 +110,22 @@ pub fn verifies(key: &openssl::pkey::PKey<openssl::pkey::Public>, data: &[u8], s
     v.update(data).unwrap();
     v.verify(signature).unwrap()
 }
+
+/// Reads an EF the jpki/myna way: 7 bytes, decode the BER header, the rest from offset 7.
+pub fn read_tlv_file(card: &mut mynasim_simulator::Card) -> Vec<u8> {
+    let mut data = expect(card, "00B0000007", Sw::SUCCESS);
+    let (len, header) = match data[2] {
+        0x81 => (usize::from(data[3]), 4),
+        0x82 => (usize::from(u16::from_be_bytes([data[3], data[4]])), 5),
+        n => (usize::from(n), 3),
+    };
+    while data.len() < header + len {
+        let off = data.len() as u16;
+        let le = (header + len - data.len()).min(256);
+        let (chunk, sw) = send(card, &[0x00, 0xB0, (off >> 8) as u8, off as u8, le as u8]);
+        assert_eq!(sw, Sw::SUCCESS);
+        data.extend_from_slice(&chunk);
+    }
+    data.truncate(header + len);
+    data
+}

@@ -93,6 +93,9 @@ impl Sandbox {
         let sock = dir.path().join("pcscd");
         fs::create_dir_all(&conf)?;
         fs::create_dir_all(&sock)?;
+        // Started with sudo, the sandbox must still let the user's clients reach the socket.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
         // One vpcd entry serves two slots, PORT and PORT+1. vpcd 3.3 keeps its slot table
         // indexed by slot number alone (`ctx[Lun & 0xffff]`), so a second entry in the
         // same pcscd overwrites the first one's slots: two cards per pcscd is the limit.

@@ -205,11 +205,19 @@ fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>,
             cards.push(Box::new(load_card(profile.as_deref(), &mut cache)?));
         }
     }
+    let count = cards.len();
     let mut threads = Vec::new();
     for (n, mut card) in cards.into_iter().enumerate() {
         let addr = format!("{host}:{}", port + n as u16);
         let ready = ready_file.clone();
         threads.push(std::thread::spawn(move || vpcd::serve(card.as_mut(), &addr, ready.as_deref())));
+    }
+    if ready_file.is_none() {
+        // Standing alone (not inside a sandbox): say when clients can use the cards.
+        match wait_for_cards(count, std::time::Duration::from_secs(30)) {
+            Ok(readers) => println!("ready: {} in {}", if count == 1 { "card" } else { "cards" }, readers.join(", ")),
+            Err(e) => eprintln!("mynasim: {e:#} (the cards keep waiting for vpcd)"),
+        }
     }
     for thread in threads {
         match thread.join() {
@@ -306,7 +314,23 @@ fn run_checks(profile: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn pcsc_status() -> Result<()> {
+/// The readers holding a card, once at least `count` do, asked of pcscd (the system's, or
+/// the one in PCSCLITE_CSOCK_NAME).
+fn wait_for_cards(count: usize, timeout: std::time::Duration) -> Result<Vec<String>> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let present = reader_states().map(|states| states.into_iter().filter(|(_, p)| *p).map(|(r, _)| r).collect::<Vec<_>>());
+        match present {
+            Ok(readers) if readers.len() >= count => return Ok(readers),
+            Ok(_) | Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Ok(readers) => anyhow::bail!("pcscd shows {} card(s) after {timeout:?}, expected {count}; is vpcd configured for these ports?", readers.len()),
+            Err(e) => return Err(e).context("pcscd does not answer; is it running?"),
+        }
+    }
+}
+
+/// Every reader of pcscd with whether it holds a card.
+fn reader_states() -> Result<Vec<(String, bool)>> {
     let ctx = pcsc::Context::establish(pcsc::Scope::User).context("cannot reach pcscd")?;
     let mut names = [0u8; 4096];
     let readers: Vec<std::ffi::CString> = match ctx.list_readers(&mut names) {
@@ -319,9 +343,15 @@ fn pcsc_status() -> Result<()> {
     if !states.is_empty() {
         ctx.get_status_change(std::time::Duration::ZERO, &mut states).context("cannot read reader states")?;
     }
-    for state in &states {
-        let present = state.event_state().contains(pcsc::State::PRESENT);
-        println!("{} {}", if present { "present" } else { "empty" }, state.name().to_string_lossy());
+    Ok(states
+        .iter()
+        .map(|s| (s.name().to_string_lossy().into_owned(), s.event_state().contains(pcsc::State::PRESENT)))
+        .collect())
+}
+
+fn pcsc_status() -> Result<()> {
+    for (reader, present) in reader_states()? {
+        println!("{} {reader}", if present { "present" } else { "empty" });
     }
     Ok(())
 }

@@ -1,0 +1,100 @@
+//! The `mynasim` command: exit codes, error messages, the state file.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+fn mynasim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mynasim")).args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn bad_profile_names_file_line_column_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, "holder:\n  name: x\n  my_number: '123456789019'\n").unwrap();
+    let out = mynasim(&["inspect", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}:3:14", path.display())), "{err}");
+    assert!(err.contains("check digit"), "{err}");
+
+    std::fs::write(&path, "pins:\n  auth:\n    valeu: '1234'\n").unwrap();
+    let err = stderr(&mynasim(&["inspect", path.to_str().unwrap()]));
+    assert!(err.contains("unknown field `valeu`"), "{err}");
+
+    let out = mynasim(&["inspect", "/nonexistent/profile.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot read profile /nonexistent/profile.yaml"), "{}", stderr(&out));
+}
+
+#[test]
+fn help_answers_for_every_command() {
+    for command in ["serve", "inspect", "export", "check", "bench", "apdu", "pcsc-status"] {
+        let out = mynasim(&[command, "--help"]);
+        assert!(out.status.success(), "{command}");
+        assert!(stdout(&out).contains("Usage: mynasim"), "{command}: {}", stdout(&out));
+    }
+    assert_eq!(mynasim(&["no-such-command"]).status.code(), Some(2));
+}
+
+#[test]
+fn state_file_keeps_counters_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("card.yaml");
+    std::fs::write(&profile, "seed: state-test\nstate_file: state/card-state.yaml\n").unwrap();
+    let profile = profile.to_str().unwrap();
+    let select = "00A4040C0AD392F000260100000001";
+    for expected in ["< 63C2", "< 63C1"] {
+        let out = mynasim(&["apdu", "--profile", profile, select, "0020009804 30303030"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains(expected), "{text}");
+        // PIN bytes never reach the transcript.
+        assert!(text.contains("> 0020009804********"), "{text}");
+    }
+    let state = std::fs::read_to_string(dir.path().join("state/card-state.yaml")).unwrap();
+    assert!(state.contains("remaining: 1"), "{state}");
+    let inspect = stdout(&mynasim(&["inspect", profile]));
+    assert!(inspect.contains("JPKI auth PIN (0018)                     1/3 tries left"), "{inspect}");
+    // Lock it, then the right PIN is refused in the next process too.
+    mynasim(&["apdu", "--profile", profile, select, "0020009804 30303030"]);
+    let out = stdout(&mynasim(&["apdu", "--profile", profile, select, "0020009804 31323334"]));
+    assert!(out.contains("< 6984"), "{out}");
+    // No temporary files are left beside the state file.
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("state")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["card-state.yaml"]);
+}
+
+#[test]
+fn corrupt_state_file_is_refused_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("card.yaml");
+    std::fs::write(&profile, "state_file: s.yaml\n").unwrap();
+    std::fs::write(dir.path().join("s.yaml"), "version: 1\ncard_id: [oops\n").unwrap();
+    let out = mynasim(&["inspect", profile.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("s.yaml:2"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("s.yaml")).unwrap(), "version: 1\ncard_id: [oops\n");
+}
+
+#[test]
+fn every_shipped_profile_loads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/profiles");
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let out = mynasim(&["inspect", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
+        count += 1;
+    }
+    assert!(count >= 6);
+}

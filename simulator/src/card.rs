@@ -10,6 +10,7 @@ use crate::command::{Command, KeyChoice, SignMode, SmClass, Target};
 use crate::files::{read_binary, Content};
 use crate::pins::{PinId, PinRecord, PinSet, VerifyOutcome};
 use crate::pki::{MAX_PKCS1_DATA, MODULUS_LEN, SHA256_DIGEST_INFO_PREFIX};
+use crate::sm::{self, SmState};
 use crate::state::PersistentState;
 use crate::sw::Sw;
 
@@ -22,6 +23,8 @@ pub struct Session {
     pub current: Option<usize>,
     /// PINs verified since the application was selected.
     pub verified: PinSet,
+    /// The text AP's secure-messaging session (spec §5.6).
+    pub sm: SmState,
 }
 
 /// A virtual My Number card.
@@ -130,28 +133,8 @@ impl Card {
                 self.session = Session::default();
                 Ok(Sw::SUCCESS)
             }
-            Command::SelectFile { fid } => {
-                // [unk] spec §3.2: no application selected, or an unknown FID: 6A 82,
-                // current EF unchanged.
-                let applet = self.current_applet().ok_or(Sw::NOT_FOUND)?;
-                let index = applet.find(fid).ok_or(Sw::NOT_FOUND)?;
-                self.session.current = Some(index);
-                Ok(Sw::SUCCESS)
-            }
-            Command::ReadBinary { target, offset, le, le_is_max } => {
-                let index = self.resolve(target)?;
-                let applet = self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
-                let ef = &applet.files[index];
-                match &ef.content {
-                    Content::Binary(data) => {
-                        ef.read.check(self.session.verified)?;
-                        let (chunk, sw) = read_binary(data, offset, le, le_is_max)?;
-                        out.extend_from_slice(chunk);
-                        Ok(sw)
-                    }
-                    _ => Err(Sw::INCOMPATIBLE_FILE_STRUCTURE),
-                }
-            }
+            Command::SelectFile { fid } => self.select_file(fid),
+            Command::ReadBinary { target, offset, le, le_is_max } => self.read_binary(target, offset, le, le_is_max, out),
             Command::ReadRecord { target, record } => {
                 let index = self.resolve(target)?;
                 let applet = self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
@@ -180,14 +163,13 @@ impl Card {
                 Ok(Sw::SUCCESS)
             }
             Command::InternalAuthenticate { key, data } => self.internal_authenticate(key, data, out),
-            Command::SetSessionKey { data: _ } => match self.current_applet().map(|a| a.session_key) {
+            Command::SetSessionKey { data } => match self.current_applet().map(|a| a.session_key) {
                 Some(SessionKeySupport::Unsupported) => Err(Sw::SESSION_KEY_UNSUPPORTED),
                 Some(SessionKeySupport::Offered) if self.session.verified.contains(PinId::TextPin) => {
-                    // Secure-messaging sessions are not implemented: the key message is
-                    // treated as unusable (spec §5.6 item 2 "wrong plaintext").
-                    Err(Sw::INCORRECT_DATA)
+                    self.set_session_key(data)
                 }
-                // Text AP without the PIN, JPKI, juki, MF level: 69 82 (spec §5.6 items 1, 7).
+                // Text AP without the PIN (照合番号A is not enough), JPKI, juki, MF level:
+                // 69 82 (spec §5.6 items 1, 7).
                 _ => Err(Sw::SECURITY_STATUS_NOT_SATISFIED),
             },
             Command::GetData { tag } => {
@@ -199,16 +181,16 @@ impl Card {
                 crate::tlv::push_tlv(out, 0x5F51, &self.atr, crate::tlv::LengthForm::Minimal);
                 Ok(Sw::SUCCESS)
             }
-            Command::SecureMessaging { class, ins } => {
+            Command::SecureMessaging { class, ins, p1, p2, data } => {
                 let in_text_ap = self.current_applet().is_some_and(|a| a.session_key == SessionKeySupport::Offered);
-                Err(match (in_text_ap, class, ins) {
-                    // Spec §5.6 item 5: CLA 0C in the text AP; item 4: no session → 69 FC.
-                    (true, SmClass::Authenticated, _) => Sw::SM_OBJECTS_MISSING,
-                    (true, SmClass::Proprietary, _) => Sw::SM_NO_SESSION,
+                match (in_text_ap, class, ins) {
+                    // Spec §5.6 item 5: CLA 0C in the text AP (no CCS key can exist).
+                    (true, SmClass::Authenticated, _) => Err(Sw::SM_OBJECTS_MISSING),
+                    (true, SmClass::Proprietary, _) => self.secure_messaging(ins, p1, p2, data, out),
                     // Spec §3.1 and §5.6 (earlier README): READ/VERIFY 69 FC, others 68 82.
-                    (false, _, 0xB0 | 0x20) => Sw::SM_NO_SESSION,
-                    (false, _, _) => Sw::SECURE_MESSAGING_UNSUPPORTED,
-                })
+                    (false, _, 0xB0 | 0x20) => Err(Sw::SM_NO_SESSION),
+                    (false, _, _) => Err(Sw::SECURE_MESSAGING_UNSUPPORTED),
+                }
             }
         }
     }
@@ -236,7 +218,87 @@ impl Card {
         }
         self.session.applet = Some(index);
         self.session.current = None;
+        // Any application select ends a secure-messaging session (spec §5.6 item 6).
+        self.session.sm = SmState::None;
         Ok(Sw::SUCCESS)
+    }
+
+    /// SELECT EF by FID ([unk] spec §3.2: no application selected, or an unknown FID:
+    /// 6A 82, current EF unchanged).
+    fn select_file(&mut self, fid: u16) -> Result<Sw, Sw> {
+        let applet = self.current_applet().ok_or(Sw::NOT_FOUND)?;
+        let index = applet.find(fid).ok_or(Sw::NOT_FOUND)?;
+        self.session.current = Some(index);
+        Ok(Sw::SUCCESS)
+    }
+
+    /// READ BINARY (spec §3.3).
+    fn read_binary(&mut self, target: Target, offset: usize, le: usize, le_is_max: bool, out: &mut Vec<u8>) -> Result<Sw, Sw> {
+        let index = self.resolve(target)?;
+        let applet = self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
+        let ef = &applet.files[index];
+        match &ef.content {
+            Content::Binary(data) => {
+                ef.read.check(self.session.verified)?;
+                let (chunk, sw) = read_binary(data, offset, le, le_is_max)?;
+                out.extend_from_slice(chunk);
+                Ok(sw)
+            }
+            _ => Err(Sw::INCOMPATIBLE_FILE_STRUCTURE),
+        }
+    }
+
+    /// SET SESSION KEY in the text AP (spec §5.6 item 2).
+    fn set_session_key(&mut self, data: &[u8]) -> Result<Sw, Sw> {
+        let applet = self.current_applet().ok_or(Sw::SECURITY_STATUS_NOT_SATISFIED)?;
+        let key = applet.key_for_use(KeyUse::SessionKeyDelivery).ok_or(Sw::SECURITY_STATUS_NOT_SATISFIED)?;
+        if data.len() != MODULUS_LEN {
+            return Err(Sw::WRONG_LENGTH);
+        }
+        if data >= &key.modulus()[..] {
+            return Err(Sw::NO_PRECISE_DIAGNOSIS);
+        }
+        let plaintext = key.decrypt_oaep_sha256(data).map_err(|_| Sw::INCORRECT_DATA)?.ok_or(Sw::INCORRECT_DATA)?;
+        self.session.sm = SmState::Open(sm::open(&plaintext)?);
+        Ok(Sw::SUCCESS)
+    }
+
+    /// An SM command (CLA 08) in the text AP (spec §5.6 items 3–4). The counter advances
+    /// for every command; a malformed one destroys the session (`69 88`, then `69 FC`).
+    fn secure_messaging(&mut self, ins: u8, p1: u8, p2: u8, data: &[u8], out: &mut Vec<u8>) -> Result<Sw, Sw> {
+        let SmState::Open(mut session) = self.session.sm else {
+            return Err(Sw::SM_NO_SESSION);
+        };
+        let iv = session.next_iv();
+        self.session.sm = SmState::Open(session);
+        let result = match ins {
+            0xA4 if p1 == 0x02 && p2 == 0x0C => session.decrypt_value(&iv, data).and_then(|fid| match fid.as_slice() {
+                [hi, lo] => self.select_file(u16::from_be_bytes([*hi, *lo])),
+                _ => Err(Sw::WRONG_LENGTH),
+            }),
+            0xA4 => Err(Sw::INCORRECT_P1P2),
+            0x20 if p1 == 0x00 && (p2 == 0x80 || (0x81..=0x9E).contains(&p2)) => {
+                let target = if p2 == 0x80 { Target::Current } else { Target::Sfi(p2 & 0x1F) };
+                session.decrypt_value(&iv, data).and_then(|value| self.verify(target, Some(&value)))
+            }
+            0x20 => Err(Sw::INCORRECT_P1P2),
+            0xB0 => sm::read_length(data).and_then(|wanted| {
+                let (target, offset) = if p1 & 0x80 != 0 {
+                    (Target::Sfi(p1 & 0x1F), usize::from(p2))
+                } else {
+                    (Target::Current, usize::from(u16::from_be_bytes([p1, p2])))
+                };
+                let mut plain = Vec::new();
+                let sw = self.read_binary(target, offset, wanted.unwrap_or(usize::MAX), wanted.is_none(), &mut plain)?;
+                session.encrypt_value(&iv, &plain, out);
+                Ok(sw)
+            }),
+            _ => Err(Sw::INS_NOT_SUPPORTED),
+        };
+        if result == Err(Sw::SM_DATA_OBJECTS_INCORRECT) {
+            self.session.sm = SmState::Broken;
+        }
+        result
     }
 
     /// The EF a command acts on; an SFI reference makes that EF current (spec §3.3).

@@ -172,6 +172,12 @@ pub enum Command<'a> {
         class: SmClass,
         /// The instruction byte.
         ins: u8,
+        /// Parameter 1.
+        p1: u8,
+        /// Parameter 2.
+        p2: u8,
+        /// The (protected) data field.
+        data: &'a [u8],
     },
 }
 
@@ -214,8 +220,10 @@ impl<'a> TryFrom<&Apdu<'a>> for Command<'a> {
         }
         match apdu.cla & 0x0C {
             0x00 => {}
-            0x08 => return Ok(Command::SecureMessaging { class: SmClass::Proprietary, ins: apdu.ins }),
-            _ => return Ok(Command::SecureMessaging { class: SmClass::Authenticated, ins: apdu.ins }),
+            sm => {
+                let class = if sm == 0x08 { SmClass::Proprietary } else { SmClass::Authenticated };
+                return Ok(Command::SecureMessaging { class, ins: apdu.ins, p1: apdu.p1, p2: apdu.p2, data: apdu.data });
+            }
         }
         match apdu.ins {
             0xA4 => parse_select(apdu),
@@ -383,7 +391,7 @@ mod tests {
         assert_eq!(parse(&[0x01, 0xA4, 2, 0x0C, 2, 0, 1]), Err(Sw::LOGICAL_CHANNEL_UNSUPPORTED));
         assert_eq!(
             parse(&[0x0C, 0xB0, 0, 0, 1]),
-            Ok(Command::SecureMessaging { class: SmClass::Authenticated, ins: 0xB0 })
+            Ok(Command::SecureMessaging { class: SmClass::Authenticated, ins: 0xB0, p1: 0, p2: 0, data: &[] })
         );
     }
 

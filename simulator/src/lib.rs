@@ -33,6 +33,7 @@ pub mod mynumber;
 pub mod pins;
 pub mod pki;
 pub mod profile;
+pub mod sm;
 pub mod state;
 pub mod sw;
 pub mod tlv;

@@ -38,6 +38,8 @@ impl Sw {
     pub const NO_CURRENT_EF: Sw = Sw(0x6986);
     /// `69 87`: expected secure-messaging data objects missing (CLA 0C in the text AP), §5.6.
     pub const SM_OBJECTS_MISSING: Sw = Sw(0x6987);
+    /// `69 88`: incorrect secure-messaging data objects; the session is destroyed, §5.6.
+    pub const SM_DATA_OBJECTS_INCORRECT: Sw = Sw(0x6988);
     /// `69 FC`: proprietary; SM command without a session, §3.1, §5.6.
     pub const SM_NO_SESSION: Sw = Sw(0x69FC);
     /// `6A 80`: incorrect data (bad new PIN format), §3.6.

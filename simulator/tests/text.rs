@@ -190,7 +190,130 @@ fn secure_messaging_without_a_session() {
     let mut card = card_from(PROFILE);
     expect(&mut card, SELECT_TEXT, Sw::SUCCESS);
     expect(&mut card, "80AE000001 00", Sw::SECURITY_STATUS_NOT_SATISFIED);
+    // 照合番号A does not open SET SESSION KEY (spec §5.6 item 1).
+    assert_eq!(verify(&mut card, text::CODE_A, MY_NUMBER), Sw::SUCCESS);
+    expect(&mut card, "80AE000001 00", Sw::SECURITY_STATUS_NOT_SATISFIED);
     expect(&mut card, "0CB0000000", Sw::SM_OBJECTS_MISSING);
     expect(&mut card, "08B0000000", Sw::SM_NO_SESSION);
     expect(&mut card, "08A4020C05 8603010203", Sw::SM_NO_SESSION);
+}
+
+/// The client side of spec §5.6: key transport and AES-128-CBC with counter IVs.
+struct Client {
+    key: [u8; 16],
+    counter: u32,
+}
+
+impl Client {
+    fn aes(mode: openssl::symm::Mode, cipher: openssl::symm::Cipher, key: &[u8], iv: Option<&[u8]>, data: &[u8]) -> Vec<u8> {
+        let mut c = openssl::symm::Crypter::new(cipher, mode, key, iv).unwrap();
+        c.pad(false);
+        let mut out = vec![0u8; data.len() + 16];
+        let n = c.update(data, &mut out).unwrap();
+        let m = c.finalize(&mut out[n..]).unwrap();
+        out.truncate(n + m);
+        out
+    }
+
+    fn next_iv(&mut self) -> Vec<u8> {
+        self.counter += 1;
+        let mut block = [0u8; 16];
+        block[12..].copy_from_slice(&self.counter.to_be_bytes());
+        Self::aes(openssl::symm::Mode::Encrypt, openssl::symm::Cipher::aes_128_ecb(), &self.key, None, &block)
+    }
+
+    fn protect(&self, iv: &[u8], plain: &[u8]) -> Vec<u8> {
+        let mut padded = plain.to_vec();
+        padded.push(0x80);
+        padded.resize(padded.len().div_ceil(16) * 16, 0);
+        let ct = Self::aes(openssl::symm::Mode::Encrypt, openssl::symm::Cipher::aes_128_cbc(), &self.key, Some(iv), &padded);
+        let mut out = vec![0x86, (ct.len() + 1) as u8, 0x01];
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    fn unprotect(&self, iv: &[u8], data: &[u8]) -> Vec<u8> {
+        let tlv = parse_all(data).unwrap();
+        assert_eq!((tlv.len(), tlv[0].tag, tlv[0].value[0]), (1, 0x86, 0x01));
+        let mut plain = Self::aes(openssl::symm::Mode::Decrypt, openssl::symm::Cipher::aes_128_cbc(), &self.key, Some(iv), &tlv[0].value[1..]);
+        let end = plain.iter().rposition(|b| *b == 0x80).unwrap();
+        plain.truncate(end);
+        plain
+    }
+
+    fn command(&mut self, header: &[u8], plain: &[u8]) -> Vec<u8> {
+        let iv = self.next_iv();
+        let body = self.protect(&iv, plain);
+        let mut apdu = header.to_vec();
+        apdu.push(body.len() as u8);
+        apdu.extend_from_slice(&body);
+        apdu
+    }
+}
+
+fn open_session(card: &mut mynasim_simulator::Card, message: &[u8]) -> Sw {
+    select_ef(card, text::SESSION_PUBLIC_KEY);
+    let file = read_all(card, 269);
+    let key = key_from_record(parse_all(&file).unwrap()[0].value);
+    let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&key).unwrap();
+    ctx.encrypt_init().unwrap();
+    ctx.set_rsa_padding(openssl::rsa::Padding::PKCS1_OAEP).unwrap();
+    ctx.set_rsa_oaep_md(openssl::md::Md::sha256()).unwrap();
+    ctx.set_rsa_mgf1_md(openssl::md::Md::sha256()).unwrap();
+    let mut ciphertext = Vec::new();
+    ctx.encrypt_to_vec(message, &mut ciphertext).unwrap();
+    let mut apdu = hex("80AE0000 000100");
+    apdu.extend_from_slice(&ciphertext);
+    send(card, &apdu).1
+}
+
+#[test]
+fn secure_messaging_session_reads_the_my_number() {
+    let mut card = card_from(PROFILE);
+    expect(&mut card, SELECT_TEXT, Sw::SUCCESS);
+    assert_eq!(verify(&mut card, text::PIN, "1234"), Sw::SUCCESS);
+    // Messages the card refuses (spec §5.6 item 2).
+    assert_eq!(open_session(&mut card, &[0xA0, 0x03, 0x81, 0x01, 0x00]), Sw::INCORRECT_DATA);
+    let mut too_big = hex("80AE0000 000100");
+    too_big.extend_from_slice(&[0xFF; 256]);
+    assert_eq!(send(&mut card, &too_big).1, Sw::NO_PRECISE_DIAGNOSIS);
+
+    let secret = [0x5Au8; 32];
+    let mut message = hex("A0228020");
+    message.extend_from_slice(&secret);
+    assert_eq!(open_session(&mut card, &message), Sw::SUCCESS);
+    let mut client = Client { key: secret[..16].try_into().unwrap(), counter: 0 };
+    // VERIFY 照合番号A by SFI, SELECT EF 0001, READ BINARY of the whole file, all under SM.
+    let apdu = client.command(&hex("08200094"), MY_NUMBER.as_bytes());
+    assert_eq!(send(&mut card, &apdu).1, Sw::SUCCESS);
+    let apdu = client.command(&hex("08A4020C"), &[0x00, 0x01]);
+    assert_eq!(send(&mut card, &apdu).1, Sw::SUCCESS);
+    let iv = client.next_iv();
+    let (response, sw) = send(&mut card, &hex("08B00000 000005 9603000000 0000"));
+    assert_eq!(sw, Sw::SUCCESS);
+    assert_eq!(client.unprotect(&iv, &response), text::my_number_file(MY_NUMBER));
+    // A refused command still advances the counter: a wrong 照合番号A.
+    let apdu = client.command(&hex("08200094"), b"000000000000");
+    assert_eq!(send(&mut card, &apdu).1, Sw::retries_left(9));
+    let apdu = client.command(&hex("08A4020C"), &[0x00, 0x02]);
+    assert_eq!(send(&mut card, &apdu).1, Sw::SUCCESS);
+    // 96 where 86 belongs destroys the session; then 69 FC.
+    client.next_iv();
+    expect(&mut card, "08A4020C05 9603000000", Sw::SM_DATA_OBJECTS_INCORRECT);
+    let apdu = client.command(&hex("08A4020C"), &[0x00, 0x01]);
+    assert_eq!(send(&mut card, &apdu).1, Sw::SM_NO_SESSION);
+}
+
+#[test]
+fn selecting_an_application_ends_the_session() {
+    let mut card = card_from(PROFILE);
+    expect(&mut card, SELECT_TEXT, Sw::SUCCESS);
+    assert_eq!(verify(&mut card, text::PIN, "1234"), Sw::SUCCESS);
+    let mut message = hex("A0228020");
+    message.extend_from_slice(&[7u8; 32]);
+    assert_eq!(open_session(&mut card, &message), Sw::SUCCESS);
+    expect(&mut card, SELECT_TEXT, Sw::SUCCESS);
+    let mut client = Client { key: [7u8; 16], counter: 0 };
+    let apdu = client.command(&hex("08A4020C"), &[0x00, 0x01]);
+    assert_eq!(send(&mut card, &apdu).1, Sw::SM_NO_SESSION);
 }

@@ -54,6 +54,8 @@ pub enum KeyUse {
     Signature(&'static [SignMode]),
     /// INTERNAL AUTHENTICATE (DigestInfo(SHA-256(challenge)), PKCS#1 v1.5).
     InternalAuthenticate,
+    /// Decrypts SET SESSION KEY messages (the private half of the text AP's EF 0006).
+    SessionKeyDelivery,
 }
 
 /// A private key of an application.
@@ -103,6 +105,11 @@ impl Applet {
             Content::Binary(data) => Some(data),
             _ => None,
         }
+    }
+
+    /// The key used for `usage`, if the application has one.
+    pub fn key_for_use(&self, usage: KeyUse) -> Option<&RsaKey> {
+        self.keys.iter().find(|k| k.usage == usage).map(|k| &k.key)
     }
 
     /// The key of a key object.

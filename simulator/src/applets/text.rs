@@ -10,8 +10,9 @@
 //! Choices: EF 0002 is padded with `FF` to a multiple of 16 bytes ([inf] §5.3); 0006 and
 //! 0007 are exactly their TLVs (269 / 536 bytes); 0008 is free to read; DF43 of 0005 is 32
 //! seeded random bytes + 96 `FF`; the card-presence key accepts P1 = 00 only (the only
-//! mode any client uses); secure-messaging sessions are not implemented yet (SET SESSION
-//! KEY after the PIN answers `6A 80`, SM-class commands `69 FC` / `69 87`).
+//! mode any client uses); secure messaging (spec §5.6, [`crate::sm`]) offers SELECT EF,
+//! VERIFY and READ BINARY under CLA `08`; any other instruction under SM answers `6D 00`
+//! ([unk]) and still advances the counter.
 
 use sha2::{Digest, Sha256};
 
@@ -110,7 +111,10 @@ pub fn build(content: TextContent<'_>) -> Result<Applet, PkiError> {
         id: AppletId::Text,
         aid: AID,
         files,
-        keys: vec![AppletKey { key: content.card_key, guard: None, usage: KeyUse::Signature(&[SignMode::Pkcs1Raw]) }],
+        keys: vec![
+            AppletKey { key: content.card_key, guard: None, usage: KeyUse::Signature(&[SignMode::Pkcs1Raw]) },
+            AppletKey { key: content.session_key, guard: None, usage: KeyUse::SessionKeyDelivery },
+        ],
         default_key: Some(0),
         change_command: ChangeCommand::ChangeReferenceData,
         session_key: SessionKeySupport::Offered,

@@ -12,7 +12,6 @@ pub mod x509;
 
 use std::collections::HashMap;
 
-use openssl::bn::BigNumContext;
 use openssl::pkey::Private;
 use openssl::rsa::{Padding, Rsa};
 use rand_chacha::rand_core::SeedableRng;
@@ -196,6 +195,19 @@ impl RsaKey {
         Ok(())
     }
 
+    /// RSAES-OAEP decryption with SHA-256 for the digest and MGF1 (spec §5.6 SET SESSION KEY).
+    /// `None` for a ciphertext that does not decrypt.
+    pub fn decrypt_oaep_sha256(&self, ciphertext: &[u8]) -> Result<Option<Vec<u8>>, PkiError> {
+        let key = openssl::pkey::PKey::from_rsa(self.rsa.clone())?;
+        let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&key)?;
+        ctx.decrypt_init()?;
+        ctx.set_rsa_padding(Padding::PKCS1_OAEP)?;
+        ctx.set_rsa_oaep_md(openssl::md::Md::sha256())?;
+        ctx.set_rsa_mgf1_md(openssl::md::Md::sha256())?;
+        let mut out = Vec::new();
+        Ok(ctx.decrypt_to_vec(ciphertext, &mut out).ok().map(|_| out))
+    }
+
     /// SHA-1 of the `RSAPublicKey`, the usual subject key identifier (RFC 5280 §4.2.1.2 (1)).
     pub fn key_identifier(&self) -> Vec<u8> {
         openssl::sha::sha1(&self.public_der).to_vec()
@@ -213,7 +225,6 @@ impl RsaKey {
     pub fn openssl_public(&self) -> Result<openssl::pkey::PKey<openssl::pkey::Public>, PkiError> {
         let n = openssl::bn::BigNum::from_slice(&self.modulus)?;
         let e = openssl::bn::BigNum::from_u32(65_537)?;
-        let _ctx = BigNumContext::new()?;
         Ok(openssl::pkey::PKey::from_rsa(Rsa::from_public_components(n, e)?)?)
     }
 }

@@ -64,6 +64,12 @@ impl Ef {
         Ef { fid, content: Content::Records(records), read }
     }
 
+    /// An object seen on real cards whose content is unknown: it answers SELECT, and every
+    /// READ with `69 82` (spec §4.2 "unknown objects", §5.3, §6.3).
+    pub fn unknown(fid: u16) -> Ef {
+        Ef { fid, content: Content::Binary(Vec::new()), read: Access::Never }
+    }
+
     /// A PIN object.
     pub fn pin(fid: u16, pin: PinId) -> Ef {
         Ef { fid, content: Content::Pin(pin), read: Access::Never }

@@ -104,6 +104,10 @@ fn sfi_read_and_read_errors() {
     select_ef(&mut card, 0x0017);
     expect(&mut card, "00B0000001", Sw::INCOMPATIBLE_FILE_STRUCTURE);
     expect(&mut card, "00A4020C020099", Sw::NOT_FOUND);
+    // Unknown objects of real cards: present, never readable.
+    select_ef(&mut card, 0x0009);
+    expect(&mut card, "00B0000001", Sw::SECURITY_STATUS_NOT_SATISFIED);
+    select_ef(&mut card, 0x0016);
     expect(&mut card, "00A4020C0300", Sw::WRONG_LENGTH);
     expect(&mut card, "00B2010C00", Sw::INCOMPATIBLE_FILE_STRUCTURE);
 }

@@ -8,7 +8,8 @@
 //! - An absent signature certificate (holders under 15, spec §4.6): EF 0001 and key 001A
 //!   are not on the card (SELECT `6A 82`); PIN 001B stays; EF 0008 byte 0 is `00`.
 //! - An absent auth certificate (profile option): EF 000A and key 0017 are absent likewise.
-//! - The unknown objects 0009, 0016, … are omitted (spec §4.2 allows it).
+//! - Of the unknown objects (spec §4.2), 0009 (protected) and 0016 (terminal CA key
+//!   reference) are present: SELECT `90 00`, READ `69 82`; the others are omitted.
 //! - COMPUTE DIGITAL SIGNATURE offers all six P1 modes of U1's report (spec §3.7).
 
 use super::{Applet, AppletId, AppletKey, ChangeCommand, KeyUse, SessionKeySupport};
@@ -75,6 +76,8 @@ pub fn build(content: JpkiContent) -> Applet {
         Ef::binary(AUTH_CA_CERTIFICATE, content.auth_ca_certificate, Access::Free),
         Ef::pin(AUTH_PIN, PinId::AuthPin),
         Ef::pin(SIGNATURE_PASSWORD, PinId::SignPassword),
+        Ef::unknown(0x0009),
+        Ef::unknown(0x0016),
     ];
     let mut keys = Vec::new();
     if let Some((key, certificate)) = content.auth {

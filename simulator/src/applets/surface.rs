@@ -109,6 +109,9 @@ pub fn build(content: SurfaceContent<'_>) -> Result<Applet, PkiError> {
         Ef::pin(CODE_B, PinId::SurfaceCodeB),
         Ef::pin(CODE_A, PinId::SurfaceCodeA),
         Ef::key(CARD_KEY, 0),
+        // Present on real cards, content unknown (spec §6.3).
+        Ef::unknown(0x001C),
+        Ef::unknown(0x001E),
     ];
     Ok(Applet {
         id: AppletId::Surface,

@@ -106,6 +106,10 @@ pub fn build(content: TextContent<'_>) -> Result<Applet, PkiError> {
         Ef::key(CARD_KEY, 0),
         Ef::pin(CODE_A, PinId::TextCodeA),
         Ef::pin(CODE_B, PinId::TextCodeB),
+        // Present on real cards, content unknown (spec §5.3).
+        Ef::unknown(0x0010),
+        Ef::unknown(0x001C),
+        Ef::unknown(0x001E),
     ];
     Ok(Applet {
         id: AppletId::Text,

@@ -91,6 +91,21 @@ pub fn openssl_signs_per_second(duration: Duration) -> Result<f64> {
     Ok(f64::from(count) / start.elapsed().as_secs_f64())
 }
 
+/// `openssl speed -seconds N rsa2048`'s sign/s (runs the OpenSSL command; N whole seconds).
+pub fn openssl_speed_signs_per_second(seconds: u32) -> Result<f64> {
+    let output = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", &seconds.max(1).to_string(), "rsa2048"])
+        .output()
+        .context("cannot run `openssl speed` (install openssl)")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "rsa 2048 bits 0.000695s 0.000020s   1438.0  50612.0": sign/s is the 5th number column.
+    text.lines()
+        .find(|l| l.starts_with("rsa 2048 bits"))
+        .and_then(|l| l.split_whitespace().nth(5))
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("cannot read `openssl speed` output:\n{text}"))
+}
+
 /// Prepares a card for signing: JPKI selected, auth PIN verified.
 pub fn prepare_for_signing(card: &mut Card, auth_pin: &[u8]) -> Result<()> {
     let mut verify = vec![0x00, 0x20, 0x00, 0x98, auth_pin.len() as u8];

@@ -82,8 +82,18 @@ impl RsaKey {
     /// Loads a PKCS#1 DER private key; it must be RSA-2048 with exponent 65537.
     pub fn from_pkcs1_der(der: &[u8]) -> Result<RsaKey, PkiError> {
         let rsa = Rsa::private_key_from_der(der)?;
-        if rsa.size() as usize != MODULUS_LEN || rsa.e().to_vec() != [1, 0, 1] || !rsa.check_key()? {
+        if rsa.size() as usize != MODULUS_LEN || rsa.e().to_vec() != [1, 0, 1] {
             return Err(PkiError::KeyGeneration("not an RSA-2048 key with exponent 65537".into()));
+        }
+        // Not `check_key`: it tests p and q for primality, 40 ms a key. One signature checked
+        // with the public key (under 1 ms) catches any damage that would matter.
+        let probe = [0x5Au8; 32];
+        let mut signature = [0u8; MODULUS_LEN];
+        let mut recovered = [0u8; MODULUS_LEN];
+        rsa.private_encrypt(&probe, &mut signature, Padding::PKCS1)?;
+        let n = rsa.public_decrypt(&signature, &mut recovered, Padding::PKCS1).unwrap_or(0);
+        if recovered[..n] != probe {
+            return Err(PkiError::KeyGeneration("the key's private and public halves do not match".into()));
         }
         let mut modulus = [0u8; MODULUS_LEN];
         let n = rsa.n().to_vec_padded(MODULUS_LEN as i32)?;
@@ -266,6 +276,13 @@ mod tests {
         // Same seed without the cache: the same key again.
         let c = RsaKey::derive("seed", "label", &mut MemoryKeyCache::default()).unwrap();
         assert_eq!(a.modulus(), c.modulus());
+        // A damaged cache entry is regenerated, not trusted.
+        let name = cache.0.keys().next().unwrap().clone();
+        let der = cache.0.get_mut(&name).unwrap();
+        let last = der.len() - 1;
+        der[last] ^= 0x01;
+        let d = RsaKey::derive("seed", "label", &mut cache).unwrap();
+        assert_eq!(a.modulus(), d.modulus());
         let other = RsaKey::derive("seed", "other", &mut cache).unwrap();
         assert_ne!(a.modulus(), other.modulus());
     }

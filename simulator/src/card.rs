@@ -336,7 +336,7 @@ impl Card {
         };
         let record = &mut self.pins[pin.index()];
         let before = record.remaining;
-        let outcome = record.verify(pin.format(), value);
+        let outcome = record.verify(pin, value);
         self.state_changed |= record.remaining != before;
         match outcome {
             VerifyOutcome::Verified => {

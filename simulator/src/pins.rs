@@ -70,6 +70,21 @@ impl PinId {
         }
     }
 
+    /// The value length whose violation is refused with `67 00` without costing a try.
+    ///
+    /// [unk] Spec §3.5 (JPKI): "a wrong value of any length is a wrong PIN", so the JPKI PINs
+    /// count every wrong value. Spec §5.2 (the 券面 APs, "same model in §6, §7"): a
+    /// wrong-length value is refused with `67 00` and no try is spent; the common and juki
+    /// APs follow that model too.
+    pub const fn refused_length(self) -> Option<usize> {
+        match self.format() {
+            _ if matches!(self, PinId::AuthPin | PinId::SignPassword) => None,
+            PinFormat::FourDigits => Some(4),
+            PinFormat::Digits(n) => Some(n),
+            PinFormat::SignPassword | PinFormat::Unknown => None,
+        }
+    }
+
     /// A short human name, for the inspection output.
     pub const fn describe(self) -> &'static str {
         match self {
@@ -118,19 +133,6 @@ impl PinFormat {
     /// Whether the holder can change it (CHANGE REFERENCE DATA / CHANGE KEY).
     pub const fn is_changeable(self) -> bool {
         matches!(self, PinFormat::FourDigits | PinFormat::SignPassword)
-    }
-
-    /// A value of the wrong length is refused with `67 00` without costing a try.
-    ///
-    /// [unk] spec §5.2 ("wrong-length values"): the simulator refuses wrong lengths of the
-    /// fixed-length 券面 AP keys, while in the JPKI AP every value counts as a wrong PIN
-    /// (spec §3.5: "a wrong value of any length is a wrong PIN"). The 4-digit PINs of the
-    /// common and juki APs follow the 券面 rule.
-    pub const fn fixed_length(self) -> Option<usize> {
-        match self {
-            PinFormat::Digits(n) => Some(n),
-            _ => None,
-        }
     }
 
     /// A description for error messages.
@@ -240,11 +242,11 @@ impl PinRecord {
 
     /// VERIFY with a value (spec §3.5). A try is spent before comparing and given
     /// back only on success, so an interruption mid-command never gains a try.
-    pub fn verify(&mut self, format: PinFormat, candidate: &[u8]) -> VerifyOutcome {
+    pub fn verify(&mut self, pin: PinId, candidate: &[u8]) -> VerifyOutcome {
         if self.is_blocked() {
             return VerifyOutcome::Refused(Sw::PIN_BLOCKED);
         }
-        if format.fixed_length().is_some_and(|n| n != candidate.len()) {
+        if pin.refused_length().is_some_and(|n| n != candidate.len()) {
             return VerifyOutcome::Refused(Sw::WRONG_LENGTH);
         }
         self.remaining -= 1;
@@ -269,21 +271,25 @@ mod tests {
     #[test]
     fn counts_down_to_blocked_and_resets_on_success() {
         let mut pin = record("1234", 3);
-        assert_eq!(pin.verify(PinFormat::FourDigits, b"0000"), VerifyOutcome::Refused(Sw::retries_left(2)));
-        assert_eq!(pin.verify(PinFormat::FourDigits, b"1234"), VerifyOutcome::Verified);
+        assert_eq!(pin.verify(PinId::AuthPin, b"0000"), VerifyOutcome::Refused(Sw::retries_left(2)));
+        assert_eq!(pin.verify(PinId::AuthPin, b"1234"), VerifyOutcome::Verified);
         assert_eq!(pin.remaining, 3);
+        // JPKI: a wrong value of any length costs a try.
         for left in [2, 1, 0] {
-            assert_eq!(pin.verify(PinFormat::FourDigits, b"9"), VerifyOutcome::Refused(Sw::retries_left(left)));
+            assert_eq!(pin.verify(PinId::AuthPin, b"9"), VerifyOutcome::Refused(Sw::retries_left(left)));
         }
-        assert_eq!(pin.verify(PinFormat::FourDigits, b"1234"), VerifyOutcome::Refused(Sw::PIN_BLOCKED));
+        assert_eq!(pin.verify(PinId::AuthPin, b"1234"), VerifyOutcome::Refused(Sw::PIN_BLOCKED));
         assert_eq!(pin.status(), Sw::retries_left(0));
     }
 
     #[test]
     fn fixed_length_keys_refuse_wrong_length_without_a_try() {
         let mut code = record("123456789018", 10);
-        assert_eq!(code.verify(PinFormat::Digits(12), b"1234"), VerifyOutcome::Refused(Sw::WRONG_LENGTH));
+        assert_eq!(code.verify(PinId::TextCodeA, b"1234"), VerifyOutcome::Refused(Sw::WRONG_LENGTH));
         assert_eq!(code.remaining, 10);
+        let mut text = record("1234", 3);
+        assert_eq!(text.verify(PinId::TextPin, b"12345"), VerifyOutcome::Refused(Sw::WRONG_LENGTH));
+        assert_eq!(text.verify(PinId::TextPin, b"0000"), VerifyOutcome::Refused(Sw::retries_left(2)));
     }
 
     #[test]

@@ -87,9 +87,11 @@ impl JpkiCli {
     }
 }
 
-/// A program on `PATH`, or in `~/.cargo/bin`.
+/// A program on `PATH`, in the sbin folders (not on every user's `PATH`), or in
+/// `~/.cargo/bin` (where `cargo install` puts jpki-cli).
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
     if let Some(home) = std::env::var_os("HOME") {
         dirs.push(PathBuf::from(home).join(".cargo/bin"));
     }

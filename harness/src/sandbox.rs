@@ -69,10 +69,10 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Starts pcscd and the cards; returns once pcscd has powered every card.
+    /// Starts pcscd and the cards; returns once a PC/SC client sees every card present.
     pub fn start(options: &SandboxOptions) -> Result<Sandbox> {
         for tool in ["unshare", "pcscd", "ip", "mount"] {
-            if !on_path(tool) {
+            if crate::clients::find_program(tool).is_none() {
                 bail!("`{tool}` is not installed; run ci/setup.sh's install_packages or `apt-get install pcscd vsmartcard-vpcd iproute2 util-linux`");
             }
         }
@@ -258,13 +258,6 @@ pub fn card_port(n: usize) -> u16 {
 
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
-        || Path::new("/usr/sbin").join(tool).is_file()
-        || Path::new("/sbin").join(tool).is_file()
 }
 
 fn is_root() -> bool {

@@ -81,3 +81,23 @@ fn vpcd_ports_are_reachable_from_nowhere_outside_the_sandbox() {
     let host = String::from_utf8_lossy(&host.stdout);
     assert!(!host.lines().any(|l| l.contains(":35963") && l.contains("pcscd")), "{host}");
 }
+
+#[test]
+fn sandboxes_run_side_by_side() {
+    let sandboxes: Vec<Sandbox> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| Sandbox::start(&SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"))).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let sockets: std::collections::HashSet<_> = sandboxes.iter().map(Sandbox::socket).collect();
+    assert_eq!(sockets.len(), 4);
+    for sandbox in &sandboxes {
+        let name = sandbox.command("opensc-tool").arg("-n").output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&name.stdout).trim(), "jpki", "{}", sandbox.log());
+    }
+    // A wrong PIN in one sandbox leaves the others' cards alone.
+    output(&sandboxes[0], "pkcs15-tool", &["--verify-pin", "--auth-id", "01", "--pin", "0000"]);
+    assert_eq!(auth_tries(&output(&sandboxes[0], "pkcs15-tool", &["-D"])), "Tries left     : 2");
+    assert_eq!(auth_tries(&output(&sandboxes[1], "pkcs15-tool", &["-D"])), "Tries left     : 3");
+}

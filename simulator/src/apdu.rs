@@ -74,6 +74,16 @@ impl<'a> Apdu<'a> {
     }
 }
 
+/// Hex digits to bytes, ignoring spaces and colons (`"00 A4 04 0C"`, `"3B:E0"`); `None` for
+/// anything else or an odd number of digits.
+pub fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace() && *b != b':').collect();
+    if digits.is_empty() || digits.len() % 2 != 0 {
+        return None;
+    }
+    digits.chunks(2).map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()).collect()
+}
+
 fn short_le(le: u8) -> usize {
     if le == 0 {
         256

@@ -45,8 +45,9 @@ impl std::fmt::Debug for Card {
 }
 
 impl Card {
-    /// Assembles a card from issued parts (see [`crate::issue`]).
-    pub fn new(atr: Vec<u8>, applets: Vec<Applet>, pins: Vec<PinRecord>, card_id: String, rng: Box<dyn RngCore + Send>) -> Card {
+    /// Assembles a card from issued parts; `pins` holds every PIN in [`PinId::ALL`] order
+    /// (only [`crate::issue::issue`] builds cards).
+    pub(crate) fn new(atr: Vec<u8>, applets: Vec<Applet>, pins: Vec<PinRecord>, card_id: String, rng: Box<dyn RngCore + Send>) -> Card {
         Card { atr, applets, pins, session: Session::default(), rng, card_id, state_changed: false }
     }
 

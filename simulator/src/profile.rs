@@ -91,7 +91,7 @@ impl TryFrom<String> for AtrChoice {
             "contactless" => return Ok(AtrChoice(ATR_CONTACTLESS.to_vec())),
             _ => {}
         }
-        let bytes = parse_hex(&s).ok_or_else(|| {
+        let bytes = crate::apdu::parse_hex(&s).ok_or_else(|| {
             format!("atr must be `contact`, `opensc`, `contactless` or hex bytes such as \"3B E0 00 FF 81 31 FE 45 14\", got {s:?}")
         })?;
         if !(2..=33).contains(&bytes.len()) || !matches!(bytes[0], 0x3B | 0x3F) {
@@ -99,17 +99,6 @@ impl TryFrom<String> for AtrChoice {
         }
         Ok(AtrChoice(bytes))
     }
-}
-
-fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace() && *b != b':').collect();
-    if digits.is_empty() || digits.len() % 2 != 0 {
-        return None;
-    }
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-        .collect()
 }
 
 /// The holder (券面事項), spec §5.3 EF 0002, §6.3 EF 0002.

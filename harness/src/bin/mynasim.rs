@@ -173,7 +173,7 @@ fn run(cli: Cli) -> Result<()> {
             init_logging(&cli.log, None)?;
             let mut loaded = load_card(profile.as_deref(), &mut DirKeyCache::default_location())?;
             for text in apdus {
-                let apdu = parse_hex(&text).with_context(|| format!("{text:?} is not hex"))?;
+                let apdu = mynasim_simulator::apdu::parse_hex(&text).with_context(|| format!("{text:?} is not hex"))?;
                 let response = loaded.card.transmit(&apdu);
                 println!("{}", transcript::command(&apdu));
                 println!("{}", transcript::response(&response));
@@ -182,14 +182,6 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
-}
-
-fn parse_hex(text: &str) -> Option<Vec<u8>> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
-        return None;
-    }
-    digits.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok()).collect()
 }
 
 fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>, null_card: bool) -> Result<()> {

@@ -11,7 +11,7 @@ use crate::mynumber;
 use crate::pki::cv::{cv_certificate, key_id};
 use crate::pki::x509::{CaKind, EndEntity, HolderAttributes, TestCa};
 use crate::pki::{KeyCache, PkiError, RsaKey};
-use crate::profile::{end_of_day_jst, start_of_day_jst, Personalization};
+use crate::profile::{end_of_day_jst, start_of_day_jst, Personalization, ValidityWindow};
 
 /// The test CAs and issuing-side keys shared by every card with the same CA seed.
 pub struct Issuers {
@@ -56,44 +56,34 @@ pub fn issue(p: &Personalization, cache: &mut dyn KeyCache, rng: Box<dyn RngCore
         s[0] = (s[0] & 0x7F) | 0x01;
         s
     };
-    let auth = match p.auth_certificate {
-        Some(window) => {
-            let key = RsaKey::derive(&p.seed, "jpki-auth", cache)?;
-            let certificate = issuers.auth_ca.issue(&EndEntity {
-                key: &key,
-                serial: &serial("auth-serial"),
-                common_name: &subject_id("auth-subject"),
-                not_before: window.not_before,
-                not_after: window.not_after,
-                attributes: None,
-            })?;
-            Some((key, certificate))
-        }
-        None => None,
+    let zeros = |s: &str| "0".repeat(s.chars().count());
+    let (name_substitutes, address_substitutes) = (zeros(&holder.name), zeros(&holder.address));
+    let birth_date = format!("{}{birth}", mynumber::era_digit(holder.birth_date));
+    let attributes = HolderAttributes {
+        name: &holder.name,
+        name_substitutes: &name_substitutes,
+        sex: holder.sex.certificate_code(),
+        birth_date: &birth_date,
+        address: &holder.address,
+        address_substitutes: &address_substitutes,
     };
-    let signature = match p.sign_certificate {
-        Some(window) => {
-            let key = RsaKey::derive(&p.seed, "jpki-sign", cache)?;
-            let zeros = |s: &str| "0".repeat(s.chars().count());
-            let attributes = HolderAttributes {
-                name: &holder.name,
-                name_substitutes: &zeros(&holder.name),
-                sex: holder.sex.certificate_code(),
-                birth_date: &format!("{}{birth}", mynumber::era_digit(holder.birth_date)),
-                address: &holder.address,
-                address_substitutes: &zeros(&holder.address),
-            };
-            let certificate = issuers.sign_ca.issue(&EndEntity {
+    let (auth, signature) = {
+        // Key label "jpki-<kind>", serial and subject from "<kind>-serial" / "<kind>-subject".
+        let mut end_entity = |ca: &TestCa, kind: &str, window: ValidityWindow, attributes: Option<&HolderAttributes<'_>>| {
+            let key = RsaKey::derive(&p.seed, &format!("jpki-{kind}"), cache)?;
+            let certificate = ca.issue(&EndEntity {
                 key: &key,
-                serial: &serial("sign-serial"),
-                common_name: &subject_id("sign-subject"),
+                serial: &serial(&format!("{kind}-serial")),
+                common_name: &subject_id(&format!("{kind}-subject")),
                 not_before: window.not_before,
                 not_after: window.not_after,
-                attributes: Some(&attributes),
+                attributes,
             })?;
-            Some((key, certificate))
-        }
-        None => None,
+            Ok::<_, PkiError>((key, certificate))
+        };
+        let auth = p.auth_certificate.map(|w| end_entity(&issuers.auth_ca, "auth", w, None)).transpose()?;
+        let signature = p.sign_certificate.map(|w| end_entity(&issuers.sign_ca, "sign", w, Some(&attributes))).transpose()?;
+        (auth, signature)
     };
     let jpki = jpki::build(jpki::JpkiContent {
         auth,

@@ -358,3 +358,22 @@ fn persistent_state_round_trip() {
     let mut other = card_from("seed: other");
     assert!(other.restore(&state).unwrap_err().contains("belongs to card"));
 }
+
+#[test]
+fn same_seed_same_card_same_signatures() {
+    let yaml = "seed: determinism\ncard:\n  issued: 2025-02-03\n";
+    let (mut a, mut b) = (card_from(yaml), card_from(yaml));
+    for applet in a.applets() {
+        let other = b.applet(applet.id).unwrap();
+        assert_eq!(applet.files, other.files, "{:?}", applet.id);
+    }
+    let mut signatures = Vec::new();
+    for card in [&mut a, &mut b] {
+        expect(card, SELECT_JPKI, Sw::SUCCESS);
+        assert_eq!(verify(card, 0x0018, "1234"), Sw::SUCCESS);
+        select_ef(card, 0x0017);
+        signatures.push(sign(card, 0x00, 0x80, &digest_info(b"same")).0);
+    }
+    assert_eq!(signatures[0], signatures[1]);
+    assert_ne!(card_from("seed: another").applet(mynasim_simulator::applets::AppletId::Jpki).unwrap().files, a.applet(mynasim_simulator::applets::AppletId::Jpki).unwrap().files);
+}

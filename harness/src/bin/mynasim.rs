@@ -103,10 +103,23 @@ enum Commands {
     },
 }
 
+/// `println!` that reports a closed standard output as an error instead of panicking
+/// (`mynasim inspect | head` must not panic).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
+            // The reader of our output went away (`| head`): nothing left to say.
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("mynasim: {e:#}");
             if e.chain().any(|c| c.downcast_ref::<ProfileError>().is_some()) {
@@ -156,8 +169,7 @@ fn run(cli: Cli) -> Result<()> {
         Commands::Inspect { profile } => {
             init_logging(&cli.log, None)?;
             let loaded = load_card(profile.as_deref(), &mut DirKeyCache::default_location())?;
-            inspect(&loaded);
-            Ok(())
+            inspect(&loaded)
         }
         Commands::Export { profile, out } => {
             init_logging(&cli.log, None)?;
@@ -179,8 +191,8 @@ fn run(cli: Cli) -> Result<()> {
             for text in apdus {
                 let apdu = mynasim_simulator::apdu::parse_hex(&text).with_context(|| format!("{text:?} is not hex"))?;
                 let response = loaded.card.transmit(&apdu);
-                println!("{}", transcript::command(&apdu));
-                println!("{}", transcript::response(&response));
+                outln!("{}", transcript::command(&apdu));
+                outln!("{}", transcript::response(&response));
                 loaded.save_if_changed()?;
             }
             Ok(())
@@ -211,7 +223,7 @@ fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>,
     if ready_file.is_none() {
         // Standing alone (not inside a sandbox): say when clients can use the cards.
         match wait_for_cards(count, std::time::Duration::from_secs(30)) {
-            Ok(readers) => println!("ready: {} in {}", if count == 1 { "card" } else { "cards" }, readers.join(", ")),
+            Ok(readers) => outln!("ready: {} in {}", if count == 1 { "card" } else { "cards" }, readers.join(", ")),
             Err(e) => eprintln!("mynasim: {e:#} (the cards keep waiting for vpcd)"),
         }
     }
@@ -239,8 +251,8 @@ fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str)
         options.serve_args.extend(["--transcript".into(), std::path::absolute(path)?.display().to_string()]);
     }
     let sandbox = Sandbox::start(&options)?;
-    println!("export PCSCLITE_CSOCK_NAME={}", sandbox.socket().display());
-    println!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.cards.len());
+    outln!("export PCSCLITE_CSOCK_NAME={}", sandbox.socket().display());
+    outln!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.cards.len());
     let (tx, rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = tx.send(());
@@ -261,15 +273,15 @@ fn run_bench(seconds: f64, pcsc: bool, rounds: usize) -> Result<()> {
     let mut loaded = load_card(None, &mut DirKeyCache::default_location())?;
     let card = &mut loaded.card;
     bench::apdu_ns(card, 100_000);
-    println!("in process, SELECT EF + READ BINARY: {:.0} ns per APDU", bench::apdu_ns(card, 1_000_000));
+    outln!("in process, SELECT EF + READ BINARY: {:.0} ns per APDU", bench::apdu_ns(card, 1_000_000));
     bench::prepare_for_signing(card, b"1234")?;
     let speed = bench::openssl_speed_signs_per_second(seconds.ceil() as u32)?;
-    println!("`openssl speed rsa2048`: {speed:.0} signs/s");
+    outln!("`openssl speed rsa2048`: {speed:.0} signs/s");
     let ceiling = bench::openssl_signs_per_second(duration)?;
-    println!("OpenSSL RSA-2048 PKCS#1 sign in this process (ceiling): {ceiling:.0} signs/s = {:.2} x openssl speed", ceiling / speed);
+    outln!("OpenSSL RSA-2048 PKCS#1 sign in this process (ceiling): {ceiling:.0} signs/s = {:.2} x openssl speed", ceiling / speed);
     for mode in SignMode::ALL {
         let rate = bench::signs_per_second(card, mode, duration)?;
-        println!(
+        outln!(
             "80 2A P1={:02X} ({mode:?}): {rate:.0} signs/s = {:.2} x the ceiling, {:.2} x openssl speed",
             mode.p1(),
             rate / ceiling,
@@ -280,10 +292,10 @@ fn run_bench(seconds: f64, pcsc: bool, rounds: usize) -> Result<()> {
         let exe = std::env::current_exe()?;
         let result = bench::through_pcscd(&exe, rounds)?;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-        println!("through pcscd + vpcd, READ BINARY round trip over {rounds} APDUs each, alternating:");
-        println!("  mynasim card: median {:.3} ms, p99 {:.3} ms", ms(result.card.median), ms(result.card.p99));
-        println!("  90 00 card:   median {:.3} ms, p99 {:.3} ms", ms(result.null.median), ms(result.null.p99));
-        println!("  ratio (card / null): median {:.2}, p99 {:.2}", ms(result.card.median) / ms(result.null.median), ms(result.card.p99) / ms(result.null.p99));
+        outln!("through pcscd + vpcd, READ BINARY round trip over {rounds} APDUs each, alternating:");
+        outln!("  mynasim card: median {:.3} ms, p99 {:.3} ms", ms(result.card.median), ms(result.card.p99));
+        outln!("  90 00 card:   median {:.3} ms, p99 {:.3} ms", ms(result.null.median), ms(result.null.p99));
+        outln!("  ratio (card / null): median {:.2}, p99 {:.2}", ms(result.card.median) / ms(result.null.median), ms(result.card.p99) / ms(result.null.p99));
     }
     Ok(())
 }
@@ -295,22 +307,22 @@ fn run_checks(profile: Option<PathBuf>) -> Result<()> {
     options.cards = vec![CardSource::Profile(profile)];
     let started = std::time::Instant::now();
     let sandbox = Sandbox::start(&options)?;
-    println!("card {} in a private pcscd, ready in {:.2} s", twin.name, started.elapsed().as_secs_f64());
+    outln!("card {} in a private pcscd, ready in {:.2} s", twin.name, started.elapsed().as_secs_f64());
     let cx = CheckContext { sandbox: &sandbox, card: &twin, work: tempfile::tempdir()? };
     let (mut passed, mut failed) = (0, 0);
     for (name, check) in CHECKS {
         match check(&cx) {
             Ok(detail) => {
                 passed += 1;
-                println!("  ok    {name}: {detail}");
+                outln!("  ok    {name}: {detail}");
             }
             Err(e) => {
                 failed += 1;
-                println!("  FAIL  {name}: {e:#}");
+                outln!("  FAIL  {name}: {e:#}");
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    outln!("{passed} passed, {failed} failed");
     if failed > 0 {
         anyhow::bail!("{failed} real-client check(s) failed");
     }
@@ -354,7 +366,7 @@ fn reader_states() -> Result<Vec<(String, bool)>> {
 
 fn pcsc_status() -> Result<()> {
     for (reader, present) in reader_states()? {
-        println!("{} {reader}", if present { "present" } else { "empty" });
+        outln!("{} {reader}", if present { "present" } else { "empty" });
     }
     Ok(())
 }
@@ -369,35 +381,35 @@ fn export(loaded: &LoadedCard, out: &std::path::Path) -> Result<()> {
         ("sign-ca.pem", jpki::SIGNATURE_CA_CERTIFICATE),
     ] {
         let Some(der) = applet.binary(fid) else {
-            println!("{file}: absent on this card");
+            outln!("{file}: absent on this card");
             continue;
         };
         let pem = openssl::x509::X509::from_der(der)?.to_pem()?;
         let path = out.join(file);
         std::fs::write(&path, pem).with_context(|| format!("cannot write {}", path.display()))?;
-        println!("{}", path.display());
+        outln!("{}", path.display());
     }
     if let Some(key) = loaded.card.applet(AppletId::Common).and_then(|a| a.key_at(mynasim_simulator::applets::common::INTERNAL_AUTH_KEY)) {
         let path = out.join("common-internal-auth.pub.pem");
         std::fs::write(&path, key.public_key_pem()?).with_context(|| format!("cannot write {}", path.display()))?;
-        println!("{}", path.display());
+        outln!("{}", path.display());
     }
     Ok(())
 }
 
-fn inspect(loaded: &LoadedCard) {
+fn inspect(loaded: &LoadedCard) -> Result<()> {
     let card = &loaded.card;
-    println!("card {} ({})", card.card_id(), loaded.name);
+    outln!("card {} ({})", card.card_id(), loaded.name);
     if let Some(path) = &loaded.state_file {
-        println!("state file: {}", path.display());
+        outln!("state file: {}", path.display());
     }
-    println!("PINs:");
+    outln!("PINs:");
     for pin in PinId::ALL {
         let record = card.pin(pin);
         let status = if record.is_blocked() { "LOCKED" } else { "ok" };
-        println!("  {:<40} {}/{} tries left  {status}", pin.describe(), record.remaining, record.max_tries);
+        outln!("  {:<40} {}/{} tries left  {status}", pin.describe(), record.remaining, record.max_tries);
     }
-    println!("certificates:");
+    outln!("certificates:");
     let now = openssl::asn1::Asn1Time::days_from_now(0).ok();
     if let Some(applet) = card.applet(AppletId::Jpki) {
         for (label, fid) in [
@@ -413,10 +425,11 @@ fn inspect(loaded: &LoadedCard) {
                         Some(now) if cert.not_before() > now => "NOT YET VALID",
                         _ => "valid",
                     };
-                    println!("  {label:<20} {} → {}  {state}", cert.not_before(), cert.not_after());
+                    outln!("  {label:<20} {} → {}  {state}", cert.not_before(), cert.not_after());
                 }
-                _ => println!("  {label:<20} absent"),
+                _ => outln!("  {label:<20} absent"),
             }
         }
     }
+    Ok(())
 }

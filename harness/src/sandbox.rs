@@ -47,12 +47,15 @@ pub struct SandboxOptions {
     pub timeout: Duration,
     /// Extra arguments for `mynasim serve` (e.g. `--transcript FILE`).
     pub serve_args: Vec<String>,
+    /// Set to true (e.g. from a Ctrl-C handler) to abandon a start that is still waiting;
+    /// everything already started is torn down.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl SandboxOptions {
     /// One default card served by `mynasim`.
     pub fn new(mynasim: impl Into<PathBuf>) -> SandboxOptions {
-        SandboxOptions { mynasim: mynasim.into(), cards: vec![CardSource::Profile(None)], timeout: Duration::from_secs(60), serve_args: Vec::new() }
+        SandboxOptions { mynasim: mynasim.into(), cards: vec![CardSource::Profile(None)], timeout: Duration::from_secs(60), serve_args: Vec::new(), cancel: None }
     }
 }
 
@@ -66,6 +69,7 @@ pub struct Sandbox {
     group: u32,
     cards: usize,
     mynasim: PathBuf,
+    cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Sandbox {
@@ -143,7 +147,14 @@ impl Sandbox {
             .process_group(0);
         let child = unshare.spawn().context("cannot start unshare")?;
         let group = child.id();
-        let mut sandbox = Sandbox { dir, child, group, cards: options.cards.len(), mynasim: options.mynasim.clone() };
+        let mut sandbox = Sandbox {
+            dir,
+            child,
+            group,
+            cards: options.cards.len(),
+            mynasim: options.mynasim.clone(),
+            cancel: options.cancel.clone(),
+        };
         sandbox.wait_ready(options.timeout)?;
         Ok(sandbox)
     }
@@ -185,6 +196,9 @@ impl Sandbox {
             let cards_up = (0..cards).all(|n| self.dir.path().join(format!("ready-{n}")).exists());
             if socket_up && cards_up && self.cards_present()? >= cards {
                 return Ok(());
+            }
+            if self.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst)) {
+                bail!("interrupted while the sandbox was starting");
             }
             if let Some(status) = self.child.try_wait()? {
                 bail!("the sandbox exited ({status}) before it was ready:\n{}", self.log());

@@ -122,3 +122,24 @@ fn opensc_sees_the_card_as_soon_as_serve_says_ready() {
     assert!(status.success(), "{status}");
     assert!(!std::path::Path::new(&socket).exists(), "the sandbox left {socket}");
 }
+
+#[test]
+fn ctrl_c_during_start_tears_the_sandbox_down() {
+    let child = Command::new(env!("CARGO_BIN_EXE_mynasim"))
+        .args(["serve", "--private"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The sandbox takes about half a second to become ready: interrupt it before that.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = stdout(&out);
+    if said.contains("# ready") {
+        // Too slow a machine to catch the start; the stop path is tested elsewhere.
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("interrupted while the sandbox was starting"), "{}", stderr(&out));
+}

@@ -250,14 +250,20 @@ fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str)
     if let Some(path) = transcript {
         options.serve_args.extend(["--transcript".into(), std::path::absolute(path)?.display().to_string()]);
     }
-    let sandbox = Sandbox::start(&options)?;
-    outln!("export PCSCLITE_CSOCK_NAME={}", sandbox.socket().display());
-    outln!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.cards.len());
+    // The handler is in place before the sandbox starts, so Ctrl-C (or SIGTERM) during the
+    // start tears down what was started, too.
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
+    let flag = std::sync::Arc::clone(&cancel);
     ctrlc::set_handler(move || {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = tx.send(());
     })
     .context("cannot install the Ctrl-C handler")?;
+    options.cancel = Some(cancel);
+    let sandbox = Sandbox::start(&options)?;
+    outln!("export PCSCLITE_CSOCK_NAME={}", sandbox.socket().display());
+    outln!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.cards.len());
     let _ = rx.recv();
     drop(sandbox);
     Ok(())

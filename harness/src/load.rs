@@ -4,12 +4,89 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use mynasim_simulator::pki::KeyCache;
-use mynasim_simulator::profile::Profile;
+use mynasim_simulator::pki::{KeyCache, PkiError};
+use mynasim_simulator::profile::{Profile, ProfileError};
 use mynasim_simulator::state::PersistentState;
 use mynasim_simulator::{issue, Card};
 use rand_core::SeedableRng;
+
+/// Why a card could not be loaded or its state saved.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The profile file cannot be read.
+    #[error("cannot read profile {path}")]
+    ReadProfile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The profile is wrong (the message names file, line and column).
+    #[error("{0}")]
+    Profile(ProfileError),
+    /// The profile's photo cannot be read.
+    #[error("{profile}: cannot read photo {path}")]
+    ReadPhoto {
+        /// The profile.
+        profile: String,
+        /// The photo file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The profile's photo is not JPEG 2000.
+    #[error("{profile}: photo {path} is not a JPEG 2000 (JP2) file")]
+    PhotoFormat {
+        /// The profile.
+        profile: String,
+        /// The photo file.
+        path: PathBuf,
+    },
+    /// Keys or certificates could not be made.
+    #[error("{profile}: cannot issue the card")]
+    Issue {
+        /// The profile.
+        profile: String,
+        /// Why.
+        source: PkiError,
+    },
+    /// The state file is not valid (the message names file, line and column).
+    #[error("{0}")]
+    StateSyntax(String),
+    /// The state file belongs to another card or is inconsistent.
+    #[error("{path}: {message}")]
+    StateMismatch {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The state file cannot be read or written.
+    #[error("cannot {action} state file {path}")]
+    StateIo {
+        /// "read" or "write".
+        action: &'static str,
+        /// The state file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl LoadError {
+    /// True when the input (profile, photo, state file) is at fault: exit code 2.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, LoadError::Profile(_) | LoadError::PhotoFormat { .. } | LoadError::StateSyntax(_) | LoadError::StateMismatch { .. })
+    }
+}
+
+impl From<ProfileError> for LoadError {
+    fn from(e: ProfileError) -> LoadError {
+        LoadError::Profile(e)
+    }
+}
+
+type Result<T, E = LoadError> = std::result::Result<T, E>;
 
 /// A card with where its state lives.
 pub struct LoadedCard {
@@ -45,7 +122,7 @@ pub fn today_in_japan() -> time::Date {
 pub fn load_card(profile: Option<&Path>, cache: &mut dyn KeyCache) -> Result<LoadedCard> {
     let (text, name, base) = match profile {
         Some(path) => (
-            std::fs::read_to_string(path).with_context(|| format!("cannot read profile {}", path.display()))?,
+            std::fs::read_to_string(path).map_err(|source| LoadError::ReadProfile { path: path.to_path_buf(), source })?,
             path.display().to_string(),
             path.parent().map(Path::to_path_buf).unwrap_or_default(),
         ),
@@ -55,26 +132,27 @@ pub fn load_card(profile: Option<&Path>, cache: &mut dyn KeyCache) -> Result<Loa
     let mut personalization = parsed.resolve(today_in_japan(), &name)?;
     if let Some(photo) = &parsed.photo {
         let path = base.join(photo);
-        let data = std::fs::read(&path).with_context(|| format!("{name}: cannot read photo {}", path.display()))?;
+        let data = std::fs::read(&path).map_err(|source| LoadError::ReadPhoto { profile: name.clone(), path: path.clone(), source })?;
         if !mynasim_simulator::images::is_jp2(&data) {
-            bail!("{name}: photo {} is not a JPEG 2000 (JP2) file", path.display());
+            return Err(LoadError::PhotoFormat { profile: name, path });
         }
         personalization.photo = Some(data);
     }
     let rng = Box::new(rand_chacha::ChaCha20Rng::from_entropy());
-    let mut card = issue::issue(&personalization, cache, rng).with_context(|| format!("{name}: cannot issue the card"))?;
+    let mut card =
+        issue::issue(&personalization, cache, rng).map_err(|source| LoadError::Issue { profile: name.clone(), source })?;
     let state_file = parsed.state_file.as_ref().map(|f| base.join(f));
     if let Some(path) = &state_file {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let source = path.display().to_string();
                 let state: PersistentState = serde_saphyr::from_str(&text).map_err(|e| {
-                    anyhow::anyhow!(e.render_with_options(serde_saphyr::render_options! { source_name: Some(&source) }))
+                    LoadError::StateSyntax(e.render_with_options(serde_saphyr::render_options! { source_name: Some(&source) }))
                 })?;
-                card.restore(&state).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                card.restore(&state).map_err(|message| LoadError::StateMismatch { path: path.clone(), message })?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => save_state(path, &card.persistent_state())?,
-            Err(e) => return Err(e).with_context(|| format!("cannot read state file {}", path.display())),
+            Err(source) => return Err(LoadError::StateIo { action: "read", path: path.clone(), source }),
         }
     }
     Ok(LoadedCard { card, state_file, name, holder_name: personalization.holder.name })
@@ -82,9 +160,10 @@ pub fn load_card(profile: Option<&Path>, cache: &mut dyn KeyCache) -> Result<Loa
 
 /// Writes the state file atomically.
 pub fn save_state(path: &Path, state: &PersistentState) -> Result<()> {
-    let text = serde_saphyr::to_string(state).context("cannot serialise the card state")?;
+    let io = |source| LoadError::StateIo { action: "write", path: path.to_path_buf(), source };
+    let text = serde_saphyr::to_string(state).map_err(|e| io(std::io::Error::other(e.to_string())))?;
     let body = format!("# mynasim card state: retry counters and PIN values. Written by mynasim; delete to reset.\n{text}");
-    write_atomically(path, body.as_bytes()).with_context(|| format!("cannot write state file {}", path.display()))
+    write_atomically(path, body.as_bytes()).map_err(io)
 }
 
 /// Write-then-rename with fsync of the file and its directory: a crash leaves the old or

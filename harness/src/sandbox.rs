@@ -19,7 +19,71 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+/// Why a sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// A program the sandbox needs is not installed.
+    #[error("`{0}` is not installed; run ci/setup.sh's install_packages or `apt-get install pcscd vsmartcard-vpcd iproute2 util-linux mount`")]
+    MissingTool(&'static str),
+    /// Debian's vpcd driver is not installed.
+    #[error("vpcd driver {VPCD_DRIVER} is missing; install the Debian package vsmartcard-vpcd")]
+    MissingDriver,
+    /// No card, or more than vpcd can serve in one pcscd.
+    #[error("a sandbox holds 1 to {MAX_CARDS} cards (vpcd 3.3 serves two slots per pcscd; start another sandbox for more), {0} asked")]
+    CardCount(usize),
+    /// A profile file does not exist.
+    #[error("cannot find profile {path}")]
+    Profile {
+        /// The profile as given.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file or process operation failed.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// pcscd or the sandbox shell ended before the cards were ready.
+    #[error("the sandbox exited ({status}) before it was ready:\n{log}")]
+    Exited {
+        /// Exit status.
+        status: std::process::ExitStatus,
+        /// pcscd's and the cards' output.
+        log: String,
+    },
+    /// The cards did not show up in time.
+    #[error("the sandbox was not ready after {timeout:?} (pcscd socket: {socket_up}, cards connected: {cards_up}):\n{log}")]
+    Timeout {
+        /// How long we waited.
+        timeout: Duration,
+        /// Whether pcscd's socket existed.
+        socket_up: bool,
+        /// Whether every card had connected to vpcd.
+        cards_up: bool,
+        /// pcscd's and the cards' output.
+        log: String,
+    },
+    /// The start was cancelled through [`SandboxOptions::cancel`].
+    #[error("interrupted while the sandbox was starting")]
+    Interrupted,
+}
+
+/// `?` for I/O steps: says what was being done.
+trait IoContext<T> {
+    fn doing(self, what: &'static str) -> Result<T, SandboxError>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn doing(self, what: &'static str) -> Result<T, SandboxError> {
+        self.map_err(|source| SandboxError::Io { what, source })
+    }
+}
+
+type Result<T, E = SandboxError> = std::result::Result<T, E>;
 
 /// Cards per sandbox: the two slots of one vpcd reader entry.
 pub const MAX_CARDS: usize = 2;
@@ -77,29 +141,23 @@ impl Sandbox {
     pub fn start(options: &SandboxOptions) -> Result<Sandbox> {
         for tool in ["unshare", "pcscd", "ip", "mount"] {
             if crate::clients::find_program(tool).is_none() {
-                bail!("`{tool}` is not installed; run ci/setup.sh's install_packages or `apt-get install pcscd vsmartcard-vpcd iproute2 util-linux`");
+                return Err(SandboxError::MissingTool(tool));
             }
         }
         if !Path::new(VPCD_DRIVER).exists() {
-            bail!("vpcd driver {VPCD_DRIVER} is missing; install the Debian package vsmartcard-vpcd");
+            return Err(SandboxError::MissingDriver);
         }
-        if options.cards.is_empty() {
-            bail!("a sandbox needs at least one card");
+        if options.cards.is_empty() || options.cards.len() > MAX_CARDS {
+            return Err(SandboxError::CardCount(options.cards.len()));
         }
-        if options.cards.len() > MAX_CARDS {
-            bail!(
-                "a sandbox holds at most {MAX_CARDS} cards: vpcd 3.3 serves two slots per pcscd; start another sandbox for more ({} asked)",
-                options.cards.len()
-            );
-        }
-        let dir = tempfile::Builder::new().prefix("mynasim-sandbox-").tempdir().context("cannot create the sandbox folder")?;
+        let dir = tempfile::Builder::new().prefix("mynasim-sandbox-").tempdir().doing("cannot create the sandbox folder")?;
         let conf = dir.path().join("reader.conf.d");
         let sock = dir.path().join("pcscd");
-        fs::create_dir_all(&conf)?;
-        fs::create_dir_all(&sock)?;
+        fs::create_dir_all(&conf).doing("cannot create the reader configuration folder")?;
+        fs::create_dir_all(&sock).doing("cannot create the socket folder")?;
         // Started with sudo, the sandbox must still let the user's clients reach the socket.
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).doing("cannot open the sandbox folder to clients")?;
         // One vpcd entry serves two slots, PORT and PORT+1. vpcd 3.3 keeps its slot table
         // indexed by slot number alone (`ctx[Lun & 0xffff]`), so a second entry in the
         // same pcscd overwrites the first one's slots: two cards per pcscd is the limit.
@@ -107,7 +165,8 @@ impl Sandbox {
         fs::write(
             conf.join("vpcd"),
             format!("FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:{port}\nLIBPATH {VPCD_DRIVER}\nCHANNELID {port}\n"),
-        )?;
+        )
+        .doing("cannot write the vpcd reader configuration")?;
         let mut script = String::from(
             "set -e\nip link set lo up\nmount -n -t tmpfs tmpfs /run\nmkdir -p /run/pcscd\nmount -n --bind \"$SANDBOX/pcscd\" /run/pcscd\n",
         );
@@ -126,14 +185,14 @@ impl Sandbox {
                 CardSource::Null => args.push("--null-card".to_owned()),
                 CardSource::Profile(None) => {}
                 CardSource::Profile(Some(p)) => {
-                    let absolute = fs::canonicalize(p).with_context(|| format!("cannot find profile {}", p.display()))?;
+                    let absolute = fs::canonicalize(p).map_err(|source| SandboxError::Profile { path: p.clone(), source })?;
                     args.push(quote(&absolute.display().to_string()));
                 }
             }
             script.push_str(&format!("{} &\n", args.join(" ")));
         }
         script.push_str("exec pcscd --foreground --config \"$SANDBOX/reader.conf.d\"\n");
-        let log = fs::File::create(dir.path().join("sandbox.log"))?;
+        let log = fs::File::create(dir.path().join("sandbox.log")).doing("cannot create the sandbox log")?;
         let mut unshare = Command::new("unshare");
         if !is_root() {
             unshare.arg("--map-root-user");
@@ -142,10 +201,10 @@ impl Sandbox {
             .args(["--mount", "--net", "--propagation", "private", "sh", "-c", &script])
             .env("SANDBOX", dir.path())
             .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
+            .stdout(log.try_clone().doing("cannot share the sandbox log")?)
             .stderr(log)
             .process_group(0);
-        let child = unshare.spawn().context("cannot start unshare")?;
+        let child = unshare.spawn().doing("cannot start unshare")?;
         let group = child.id();
         let mut sandbox = Sandbox {
             dir,
@@ -163,13 +222,13 @@ impl Sandbox {
     /// restarts: the cards must notice, reconnect and keep their state. Returns once pcscd
     /// has powered every card again.
     pub fn restart_pcscd(&mut self, timeout: Duration) -> Result<()> {
-        let card_pid = fs::read_to_string(self.dir.path().join("ready-0"))?.trim().to_owned();
+        let card_pid = fs::read_to_string(self.dir.path().join("ready-0")).doing("cannot read the card's pid")?.trim().to_owned();
         for n in 0..self.cards {
             let _ = fs::remove_file(self.dir.path().join(format!("ready-{n}")));
         }
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        self.child.wait()?;
-        let log = fs::OpenOptions::new().append(true).open(self.dir.path().join("sandbox.log"))?;
+        self.child.wait().doing("cannot wait for pcscd")?;
+        let log = fs::OpenOptions::new().append(true).open(self.dir.path().join("sandbox.log")).doing("cannot open the sandbox log")?;
         let mut nsenter = Command::new("nsenter");
         nsenter.args(["--target", &card_pid, "--mount", "--net"]);
         if !is_root() {
@@ -179,11 +238,12 @@ impl Sandbox {
             .args(["pcscd", "--foreground", "--config"])
             .arg(self.dir.path().join("reader.conf.d"))
             .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
+            .stdout(log.try_clone().doing("cannot share the sandbox log")?)
             .stderr(log)
-            .process_group(i32::try_from(self.group).context("process group id out of range")?)
+            // Process ids fit in an i32 on Linux (pid_max ≤ 2^22).
+            .process_group(i32::try_from(self.group).unwrap_or(0))
             .spawn()
-            .context("cannot start nsenter")?;
+            .doing("cannot start nsenter")?;
         self.wait_ready(timeout)
     }
 
@@ -198,13 +258,13 @@ impl Sandbox {
                 return Ok(());
             }
             if self.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst)) {
-                bail!("interrupted while the sandbox was starting");
+                return Err(SandboxError::Interrupted);
             }
-            if let Some(status) = self.child.try_wait()? {
-                bail!("the sandbox exited ({status}) before it was ready:\n{}", self.log());
+            if let Some(status) = self.child.try_wait().doing("cannot watch pcscd")? {
+                return Err(SandboxError::Exited { status, log: self.log() });
             }
             if Instant::now() > deadline {
-                bail!("the sandbox was not ready after {timeout:?} (pcscd socket: {socket_up}, cards powered: {cards_up}):\n{}", self.log());
+                return Err(SandboxError::Timeout { timeout, socket_up, cards_up, log: self.log() });
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(100));
@@ -214,7 +274,7 @@ impl Sandbox {
     /// How many readers show a card, asked of pcscd by a client process (pcsc-lite binds a
     /// process to the first socket it uses, so the check runs in `mynasim pcsc-status`).
     fn cards_present(&self) -> Result<usize> {
-        let output = self.command(&self.mynasim).arg("pcsc-status").stderr(Stdio::null()).output()?;
+        let output = self.command(&self.mynasim).arg("pcsc-status").stderr(Stdio::null()).output().doing("cannot run mynasim pcsc-status")?;
         Ok(String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.starts_with("present")).count())
     }
 

@@ -32,7 +32,7 @@ pub trait VirtualCard {
     /// Answers one C-APDU into `response` (cleared first).
     fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>);
     /// Called after each APDU, e.g. to persist state. Errors are logged, not fatal.
-    fn after_command(&mut self) -> anyhow::Result<()> {
+    fn after_command(&mut self) -> Result<(), crate::load::LoadError> {
         Ok(())
     }
 }
@@ -54,7 +54,7 @@ impl VirtualCard for crate::load::LoadedCard {
         self.card.process(apdu, response);
     }
 
-    fn after_command(&mut self) -> anyhow::Result<()> {
+    fn after_command(&mut self) -> Result<(), crate::load::LoadError> {
         self.save_if_changed()
     }
 }
@@ -208,7 +208,7 @@ pub fn run_session(card: &mut dyn VirtualCard, mut stream: TcpStream, ready_file
                     }
                 }
                 if let Err(e) = card.after_command() {
-                    error!(card = %card.name(), "{e:#}");
+                    error!(card = %card.name(), "{e}");
                 }
             }
         }

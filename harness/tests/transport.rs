@@ -57,7 +57,7 @@ fn a_third_card_is_refused_with_the_reason() {
     let mut options = SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"));
     options.cards = vec![CardSource::Profile(None); 3];
     let err = Sandbox::start(&options).unwrap_err().to_string();
-    assert!(err.contains("at most 2 cards"), "{err}");
+    assert!(err.contains("holds 1 to 2 cards") && err.contains("3 asked"), "{err}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mynasim_harness::keycache::DirKeyCache;
-use mynasim_harness::load::{load_card, LoadedCard};
+use mynasim_harness::load::{load_card, LoadError, LoadedCard};
 use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxOptions};
 use mynasim_harness::{transcript, vpcd};
 use mynasim_simulator::applets::{jpki, AppletId};
@@ -122,7 +122,10 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("mynasim: {e:#}");
-            if e.chain().any(|c| c.downcast_ref::<ProfileError>().is_some()) {
+            let bad_input = e.chain().any(|c| {
+                c.downcast_ref::<ProfileError>().is_some() || c.downcast_ref::<LoadError>().is_some_and(LoadError::is_bad_input)
+            });
+            if bad_input {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

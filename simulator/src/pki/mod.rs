@@ -32,7 +32,7 @@ pub const SHA256_DIGEST_INFO_PREFIX: [u8; 19] =
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
     /// OpenSSL refused an operation.
-    #[error("OpenSSL: {0}")]
+    #[error("an OpenSSL operation failed")]
     OpenSsl(#[from] openssl::error::ErrorStack),
     /// RSA key generation failed.
     #[error("RSA key generation: {0}")]

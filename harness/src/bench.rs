@@ -2,6 +2,7 @@
 //! ceilings, and the READ BINARY round trip through pcscd against a trivial card, each pair
 //! measured side by side in one run (this machine is shared and noisy: compare ratios).
 //! The criterion benchmarks in `benches/` measure the in-process paths in more depth.
+//! Like the checks, these report to a person: errors are messages (`anyhow`).
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,7 @@
 //! The real-client checks: unmodified OpenSC, openssl, jpki-cli and the `pcsc` crate
 //! against a card in a private pcscd. `mynasim check` runs them all and prints a summary;
-//! the integration tests run each one on its own sandbox.
+//! the integration tests run each one on its own sandbox. A check reports to a person, so
+//! its errors are messages (`anyhow`), not a type to match on.
 
 use std::process::Command;
 
@@ -65,7 +66,7 @@ impl CheckContext<'_> {
     }
 
     fn jpki_cli(&self) -> Result<JpkiCli> {
-        JpkiCli::new(self.sandbox.socket())
+        Ok(JpkiCli::new(self.sandbox.socket())?)
     }
 
     /// `openssl dgst -<digest> -verify` of `signature` over `message` with a certificate's key.

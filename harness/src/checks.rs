@@ -212,7 +212,7 @@ fn jpki_cli_text_ap(cx: &CheckContext<'_>) -> Result<String> {
     let expected = cx.pin(PinId::TextCodeA);
     ensure!(number.trim() == expected, "jpki-cli printed My Number {number:?}, expected {expected}");
     let attributes = String::from_utf8(cli.run_with_pin(&["support", "get", "attributes"], &pin, None)?)?;
-    ensure!(attributes.contains(&cx.card.holder_name), "the attributes lack the holder's name: {attributes}");
+    ensure!(attributes.contains(&cx.card.holder.name), "the attributes lack the holder's name: {attributes}");
     Ok(format!("My Number {}, attributes {}", number.trim(), attributes.trim()))
 }
 

@@ -96,8 +96,10 @@ pub struct LoadedCard {
     pub state_file: Option<PathBuf>,
     /// A name for logs (the profile's file name).
     pub name: String,
-    /// The holder's name as on the card (for checks).
-    pub holder_name: String,
+    /// The holder as printed on the card.
+    pub holder: mynasim_simulator::profile::Holder,
+    /// The card's expiry date.
+    pub expires: time::Date,
 }
 
 impl LoadedCard {
@@ -155,7 +157,7 @@ pub fn load_card(profile: Option<&Path>, cache: &mut dyn KeyCache) -> Result<Loa
             Err(source) => return Err(LoadError::StateIo { action: "read", path: path.clone(), source }),
         }
     }
-    Ok(LoadedCard { card, state_file, name, holder_name: personalization.holder.name })
+    Ok(LoadedCard { card, state_file, name, holder: personalization.holder, expires: personalization.expires })
 }
 
 /// Writes the state file atomically.

@@ -143,3 +143,24 @@ fn ctrl_c_during_start_tears_the_sandbox_down() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("interrupted while the sandbox was starting"), "{}", stderr(&out));
 }
+
+#[test]
+fn inspect_shows_pin_values_only_when_asked() {
+    let plain = stdout(&mynasim(&["inspect"]));
+    assert!(plain.contains("My Number") && !plain.contains("value 1234"), "{plain}");
+    let shown = stdout(&mynasim(&["inspect", "--show-pins"]));
+    assert!(shown.contains("JPKI auth PIN (0018)                     3/3 tries left  ok  value 1234"), "{shown}");
+    assert!(shown.contains("value ABC123"), "{shown}");
+}
+
+#[test]
+fn bench_measures_every_signing_mode_beside_openssl() {
+    let out = mynasim(&["bench", "--seconds", "0.2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("`openssl speed rsa2048`"), "{text}");
+    for p1 in ["00", "01", "02", "03", "04", "05"] {
+        assert!(text.contains(&format!("80 2A P1={p1}")), "{text}");
+    }
+    assert_eq!(mynasim(&["bench", "--seconds", "-1"]).status.code(), Some(2));
+}

@@ -55,6 +55,9 @@ enum Commands {
     Inspect {
         /// Card profile (YAML); none = the default card.
         profile: Option<PathBuf>,
+        /// Also print every PIN's value (a test card's, but still: only when asked).
+        #[arg(long)]
+        show_pins: bool,
     },
     /// Write a card's certificates (PEM) and the common AP's internal-authentication public
     /// key to a folder: auth.pem, sign.pem, auth-ca.pem, sign-ca.pem, common-internal-auth.pub.pem.
@@ -169,10 +172,10 @@ fn run(cli: Cli) -> Result<()> {
                 serve_system(profiles, &vpcd, ready_file, null_card)
             }
         }
-        Commands::Inspect { profile } => {
+        Commands::Inspect { profile, show_pins } => {
             init_logging(&cli.log, None)?;
             let loaded = load_card(profile.as_deref(), &mut DirKeyCache::default_location())?;
-            inspect(&loaded)
+            inspect(&loaded, show_pins)
         }
         Commands::Export { profile, out } => {
             init_logging(&cli.log, None)?;
@@ -406,9 +409,13 @@ fn export(loaded: &LoadedCard, out: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn inspect(loaded: &LoadedCard) -> Result<()> {
+fn inspect(loaded: &LoadedCard, show_pins: bool) -> Result<()> {
     let card = &loaded.card;
+    let holder = &loaded.holder;
     outln!("card {} ({})", card.card_id(), loaded.name);
+    outln!("holder: {}, born {}, {:?}, My Number {}", holder.name, holder.birth_date, holder.sex, holder.my_number);
+    outln!("address: {} (municipality {})", holder.address, holder.municipality_code);
+    outln!("card expires: {}", loaded.expires);
     if let Some(path) = &loaded.state_file {
         outln!("state file: {}", path.display());
     }
@@ -416,7 +423,12 @@ fn inspect(loaded: &LoadedCard) -> Result<()> {
     for pin in PinId::ALL {
         let record = card.pin(pin);
         let status = if record.is_blocked() { "LOCKED" } else { "ok" };
-        outln!("  {:<40} {}/{} tries left  {status}", pin.describe(), record.remaining, record.max_tries);
+        let value = if show_pins && pin != PinId::TextReserved {
+            format!("  value {}", String::from_utf8_lossy(&record.value))
+        } else {
+            String::new()
+        };
+        outln!("  {:<40} {}/{} tries left  {status}{value}", pin.describe(), record.remaining, record.max_tries);
     }
     outln!("certificates:");
     let now = openssl::asn1::Asn1Time::days_from_now(0).ok();

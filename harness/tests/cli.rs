@@ -136,8 +136,9 @@ fn ctrl_c_during_start_tears_the_sandbox_down() {
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
     let said = stdout(&out);
-    if said.contains("# ready") {
-        // Too slow a machine to catch the start; the stop path is tested elsewhere.
+    if said.contains("# ready") || out.status.code().is_none() {
+        // The signal came after the start (the stop path is tested elsewhere) or before the
+        // handler existed, when nothing had been started yet.
         return;
     }
     assert_eq!(out.status.code(), Some(1));

@@ -9,7 +9,7 @@
 //! `today` of [`profile::Profile::resolve`], randomness as the RNG given to
 //! [`issue::issue`], generated keys go through a caller-provided [`pki::KeyCache`].
 //!
-//! ```no_run
+//! ```
 //! use mynasim_simulator::{issue, pki::MemoryKeyCache, profile::Profile};
 //! use rand_core::SeedableRng;
 //!

@@ -129,9 +129,13 @@ pub struct PcscResult {
 }
 
 /// Measures `rounds` READ BINARY round trips per card through a fresh private pcscd.
-pub fn through_pcscd(mynasim: &std::path::Path, rounds: usize) -> Result<PcscResult> {
+/// `socket_fix` false serves both cards without TCP_NODELAY/TCP_QUICKACK.
+pub fn through_pcscd(mynasim: &std::path::Path, rounds: usize, socket_fix: bool) -> Result<PcscResult> {
     let mut options = SandboxOptions::new(mynasim);
     options.cards = vec![CardSource::Profile(None), CardSource::Null];
+    if !socket_fix {
+        options.serve_args.push("--no-socket-fix".into());
+    }
     let sandbox = Sandbox::start(&options)?;
     // pcsc-lite reads the socket name once per process: this process measures one sandbox.
     std::env::set_var("PCSCLITE_CSOCK_NAME", sandbox.socket());

@@ -139,7 +139,10 @@ pub fn write_frame(stream: &mut impl Write, payload: &[u8], scratch: &mut Vec<u8
 /// Serves `card` to the vpcd slot at `addr` for ever: connects, answers frames, and on a
 /// dropped connection (pcscd restarted, vpcd reloaded) treats it as card removal and
 /// reconnects. Counters and locks live in the card and survive.
-pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::path::Path>) -> io::Result<()> {
+///
+/// `socket_fix` false leaves TCP_NODELAY and TCP_QUICKACK alone: only for measuring what
+/// they are worth (`mynasim bench --pcsc --no-socket-fix`).
+pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::path::Path>, socket_fix: bool) -> io::Result<()> {
     let target: SocketAddr = addr
         .to_socket_addrs()?
         .next()
@@ -150,7 +153,7 @@ pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::pa
             Ok(stream) => {
                 waiting_logged = false;
                 info!(card = %card.name(), "connected to vpcd at {target}");
-                match run_session(card, stream, ready_file) {
+                match run_session(card, stream, ready_file, socket_fix) {
                     Ok(()) => info!(card = %card.name(), "vpcd closed the connection; reconnecting"),
                     Err(e) => warn!(card = %card.name(), "vpcd connection lost: {e}; reconnecting"),
                 }
@@ -169,8 +172,8 @@ pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::pa
 
 /// Answers frames until the peer closes the connection.
 /// `ready_file` is created once connected to vpcd.
-pub fn run_session(card: &mut dyn VirtualCard, mut stream: TcpStream, ready_file: Option<&std::path::Path>) -> io::Result<()> {
-    stream.set_nodelay(true)?;
+pub fn run_session(card: &mut dyn VirtualCard, mut stream: TcpStream, ready_file: Option<&std::path::Path>, socket_fix: bool) -> io::Result<()> {
+    stream.set_nodelay(socket_fix)?;
     if let Some(path) = ready_file.filter(|p| !p.exists()) {
         // The sandbox reads our pid from it (to enter our namespaces), then asks pcscd
         // whether the card is present.
@@ -181,7 +184,9 @@ pub fn run_session(card: &mut dyn VirtualCard, mut stream: TcpStream, ready_file
     let mut scratch = Vec::with_capacity(512);
     loop {
         // Linux clears TCP_QUICKACK after it acts: re-arm it before every read.
-        SockRef::from(&stream).set_tcp_quickack(true)?;
+        if socket_fix {
+            SockRef::from(&stream).set_tcp_quickack(true)?;
+        }
         if !read_frame(&mut stream, &mut request)? {
             return Ok(());
         }

@@ -50,6 +50,9 @@ enum Commands {
         /// Serve a trivial card answering 90 00 to everything (benchmark baseline).
         #[arg(long, hide = true)]
         null_card: bool,
+        /// Leave TCP_NODELAY/TCP_QUICKACK off (to measure the 44 ms stall they remove).
+        #[arg(long, hide = true)]
+        no_socket_fix: bool,
     },
     /// Print a card's state: PIN counters and locks, certificate validity.
     Inspect {
@@ -84,6 +87,10 @@ enum Commands {
         /// Round trips per card through pcscd.
         #[arg(long, default_value_t = 2000)]
         rounds: usize,
+        /// Serve the cards without TCP_NODELAY/TCP_QUICKACK, to see the stall they remove
+        /// (use few --rounds: about 44 ms each).
+        #[arg(long)]
+        no_socket_fix: bool,
     },
     /// Run the real-client checks (OpenSC, pkcs11-tool + openssl, jpki-cli) against a card in
     /// a private pcscd and print a summary. Exit code 1 if any check fails.
@@ -164,12 +171,12 @@ fn init_logging(filter: &str, transcript: Option<&PathBuf>) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Commands::Serve { profiles, private, vpcd, transcript, ready_file, null_card } => {
+        Commands::Serve { profiles, private, vpcd, transcript, ready_file, null_card, no_socket_fix } => {
             init_logging(&cli.log, transcript.as_ref())?;
             if private {
                 serve_private(profiles, transcript, &cli.log)
             } else {
-                serve_system(profiles, &vpcd, ready_file, null_card)
+                serve_system(profiles, &vpcd, ready_file, null_card, !no_socket_fix)
             }
         }
         Commands::Inspect { profile, show_pins } => {
@@ -182,9 +189,9 @@ fn run(cli: Cli) -> Result<()> {
             let loaded = load_card(profile.as_deref(), &mut DirKeyCache::default_location())?;
             export(&loaded, &out)
         }
-        Commands::Bench { seconds, pcsc, rounds } => {
+        Commands::Bench { seconds, pcsc, rounds, no_socket_fix } => {
             init_logging(&cli.log, None)?;
-            run_bench(seconds, pcsc, rounds)
+            run_bench(seconds, pcsc, rounds, !no_socket_fix)
         }
         Commands::PcscStatus => pcsc_status(),
         Commands::Check { profile } => {
@@ -206,7 +213,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>, null_card: bool) -> Result<()> {
+fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>, null_card: bool, socket_fix: bool) -> Result<()> {
     let (host, port) = vpcd.rsplit_once(':').context("--vpcd must be HOST:PORT")?;
     let port: u16 = port.parse().context("--vpcd port must be a number")?;
     let profiles: Vec<Option<PathBuf>> = if profiles.is_empty() { vec![None] } else { profiles.into_iter().map(Some).collect() };
@@ -224,7 +231,7 @@ fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>,
     for (n, mut card) in cards.into_iter().enumerate() {
         let addr = format!("{host}:{}", port + n as u16);
         let ready = ready_file.clone();
-        threads.push(std::thread::spawn(move || vpcd::serve(card.as_mut(), &addr, ready.as_deref())));
+        threads.push(std::thread::spawn(move || vpcd::serve(card.as_mut(), &addr, ready.as_deref(), socket_fix)));
     }
     if ready_file.is_none() {
         // Standing alone (not inside a sandbox): say when clients can use the cards.
@@ -275,7 +282,7 @@ fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str)
     Ok(())
 }
 
-fn run_bench(seconds: f64, pcsc: bool, rounds: usize) -> Result<()> {
+fn run_bench(seconds: f64, pcsc: bool, rounds: usize, socket_fix: bool) -> Result<()> {
     use mynasim_harness::bench;
     use mynasim_simulator::command::SignMode;
     if !(seconds > 0.0 && seconds.is_finite()) {
@@ -302,9 +309,10 @@ fn run_bench(seconds: f64, pcsc: bool, rounds: usize) -> Result<()> {
     }
     if pcsc {
         let exe = std::env::current_exe()?;
-        let result = bench::through_pcscd(&exe, rounds)?;
+        let result = bench::through_pcscd(&exe, rounds, socket_fix)?;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-        outln!("through pcscd + vpcd, READ BINARY round trip over {rounds} APDUs each, alternating:");
+        let fix = if socket_fix { "" } else { " (cards without TCP_NODELAY/QUICKACK)" };
+        outln!("through pcscd + vpcd{fix}, READ BINARY round trip over {rounds} APDUs each, alternating:");
         outln!("  mynasim card: median {:.3} ms, p99 {:.3} ms", ms(result.card.median), ms(result.card.p99));
         outln!("  90 00 card:   median {:.3} ms, p99 {:.3} ms", ms(result.null.median), ms(result.null.p99));
         outln!("  ratio (card / null): median {:.2}, p99 {:.2}", ms(result.card.median) / ms(result.null.median), ms(result.card.p99) / ms(result.null.p99));

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::apdu::Apdu;
 use crate::applets::{Applet, AppletId, ChangeCommand, KeyUse, SessionKeySupport};
-use crate::command::{Command, KeyChoice, SignMode, SmClass, Target};
+use crate::command::{self, Command, KeyChoice, SignMode, SmClass, Target};
 use crate::files::{read_binary, Content};
 use crate::pins::{PinId, PinRecord, PinSet, VerifyOutcome};
 use crate::pki::{MAX_PKCS1_DATA, MODULUS_LEN, SHA256_DIGEST_INFO_PREFIX};
@@ -204,10 +204,6 @@ impl Card {
     /// starts with the given bytes; `6A 82` leaves everything unchanged. Another AP clears
     /// the verified PINs; the same AP keeps them; both clear the current EF.
     fn select_application(&mut self, name: &[u8]) -> Result<Sw, Sw> {
-        if name.is_empty() {
-            self.session = Session::default();
-            return Ok(Sw::SUCCESS);
-        }
         let index = self
             .applets
             .iter()
@@ -278,17 +274,12 @@ impl Card {
                 _ => Err(Sw::WRONG_LENGTH),
             }),
             0xA4 => Err(Sw::INCORRECT_P1P2),
-            0x20 if p1 == 0x00 && (p2 == 0x80 || (0x81..=0x9E).contains(&p2)) => {
-                let target = if p2 == 0x80 { Target::Current } else { Target::Sfi(p2 & 0x1F) };
-                session.decrypt_value(&iv, data).and_then(|value| self.verify(target, Some(&value)))
-            }
+            0x20 if p1 == 0x00 => command::key_object(p2)
+                .and_then(|target| session.decrypt_value(&iv, data).map(|value| (target, value)))
+                .and_then(|(target, value)| self.verify(target, Some(&value))),
             0x20 => Err(Sw::INCORRECT_P1P2),
             0xB0 => sm::read_length(data).and_then(|wanted| {
-                let (target, offset) = if p1 & 0x80 != 0 {
-                    (Target::Sfi(p1 & 0x1F), usize::from(p2))
-                } else {
-                    (Target::Current, usize::from(u16::from_be_bytes([p1, p2])))
-                };
+                let (target, offset) = command::read_binary_position(p1, p2)?;
                 let mut plain = Vec::new();
                 let sw = self.read_binary(target, offset, wanted.unwrap_or(usize::MAX), wanted.is_none(), &mut plain)?;
                 session.encrypt_value(&iv, &plain, out);

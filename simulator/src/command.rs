@@ -84,12 +84,12 @@ pub enum SmClass {
 /// A command the card understands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command<'a> {
-    /// SELECT by DF name (P1 `04`), spec §3.2. An empty name selects the MF level.
+    /// SELECT by DF name (P1 `04`), spec §3.2.
     SelectApplication {
-        /// The DF name, or a prefix of it.
+        /// The DF name (1–16 bytes), or a prefix of it.
         name: &'a [u8],
     },
-    /// SELECT of the MF (P1 `00` with `3F 00` or no data), spec §2.3.
+    /// SELECT of the MF (P1 `00` with `3F 00` or no data, or P1 `04` with no DF name), spec §2.3.
     SelectMasterFile,
     /// SELECT EF by FID under the current application (P1 `02`), spec §3.2.
     SelectFile {
@@ -282,12 +282,12 @@ fn parse_select<'a>(apdu: &Apdu<'a>) -> Result<Command<'a>, Sw> {
         return Err(Sw::INCORRECT_P1P2);
     }
     match apdu.p1 {
-        0x04 => {
-            if apdu.data.len() > 16 {
-                return Err(Sw::WRONG_LENGTH);
-            }
-            Ok(Command::SelectApplication { name: apdu.data })
-        }
+        0x04 => match apdu.data.len() {
+            // No DF name: back to the MF level (spec §2.3).
+            0 => Ok(Command::SelectMasterFile),
+            1..=16 => Ok(Command::SelectApplication { name: apdu.data }),
+            _ => Err(Sw::WRONG_LENGTH),
+        },
         0x02 => match apdu.data {
             [hi, lo] => Ok(Command::SelectFile { fid: u16::from_be_bytes([*hi, *lo]) }),
             _ => Err(Sw::WRONG_LENGTH),
@@ -307,16 +307,20 @@ fn parse_read_binary<'a>(apdu: &Apdu<'a>) -> Result<Command<'a>, Sw> {
     }
     let le = apdu.le.ok_or(Sw::WRONG_LENGTH)?;
     let le_is_max = le == 256 && !apdu.extended || le == 65_536;
-    let (target, offset) = if apdu.p1 & 0x80 != 0 {
-        // SFI form: P1 = 100x xxxx, offset in P2 (spec §3.3).
-        if apdu.p1 & 0x60 != 0 || apdu.p1 & 0x1F == 0 {
-            return Err(Sw::INCORRECT_P1P2);
-        }
-        (Target::Sfi(apdu.p1 & 0x1F), usize::from(apdu.p2))
-    } else {
-        (Target::Current, usize::from(u16::from_be_bytes([apdu.p1, apdu.p2])))
-    };
+    let (target, offset) = read_binary_position(apdu.p1, apdu.p2)?;
     Ok(Command::ReadBinary { target, offset, le, le_is_max })
+}
+
+/// READ BINARY's P1-P2: an offset in the current EF (P1 bit 8 clear, 15 bits), or the SFI
+/// form, P1 = `100x xxxx` with the offset in P2 (spec §3.3).
+pub(crate) fn read_binary_position(p1: u8, p2: u8) -> Result<(Target, usize), Sw> {
+    if p1 & 0x80 == 0 {
+        return Ok((Target::Current, usize::from(u16::from_be_bytes([p1, p2]))));
+    }
+    if p1 & 0x60 != 0 || p1 & 0x1F == 0 {
+        return Err(Sw::INCORRECT_P1P2);
+    }
+    Ok((Target::Sfi(p1 & 0x1F), usize::from(p2)))
 }
 
 fn parse_read_record<'a>(apdu: &Apdu<'a>) -> Result<Command<'a>, Sw> {
@@ -357,7 +361,7 @@ fn non_empty(data: &[u8]) -> Result<&[u8], Sw> {
 }
 
 /// P2 of VERIFY / CHANGE: `80` = current object, `80|SFI` = by SFI (spec §5.2).
-fn key_object(p2: u8) -> Result<Target, Sw> {
+pub(crate) fn key_object(p2: u8) -> Result<Target, Sw> {
     match p2 {
         0x80 => Ok(Target::Current),
         0x81..=0x9E => Ok(Target::Sfi(p2 & 0x1F)),

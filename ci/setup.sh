@@ -20,7 +20,7 @@ install_packages() {
 install_cargo_tools() {
   export PATH="$HOME/.cargo/bin:$PATH"
   if ! command -v cargo >/dev/null 2>&1; then
-    echo "cargo is missing: install a Rust toolchain (1.85 or newer), e.g. from https://rustup.rs, then run this again" >&2
+    echo "cargo is missing: install a Rust toolchain (1.89 or newer), e.g. from https://rustup.rs, then run this again" >&2
     exit 1
   fi
   command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest

@@ -9,3 +9,4 @@ install_cargo_tools
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo nextest run --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

@@ -220,7 +220,7 @@ impl Card {
         Ok(Sw::SUCCESS)
     }
 
-    /// SELECT EF by FID ([unk] spec §3.2: no application selected, or an unknown FID:
+    /// SELECT EF by FID (\[unk\] spec §3.2: no application selected, or an unknown FID:
     /// 6A 82, current EF unchanged).
     fn select_file(&mut self, fid: u16) -> Result<Sw, Sw> {
         let applet = self.current_applet().ok_or(Sw::NOT_FOUND)?;
@@ -447,7 +447,7 @@ impl Card {
 }
 
 /// P1 = 02 / 04 take a SHA-256 hash: any other size is refused with `69 85`
-/// ([card-rep:U1] "wrong input sizes get 67 00 or 69 85").
+/// (\[card-rep:U1\] "wrong input sizes get 67 00 or 69 85").
 fn prehashed(data: &[u8]) -> Result<[u8; 32], Sw> {
     data.try_into().map_err(|_| Sw::CONDITIONS_NOT_SATISFIED)
 }

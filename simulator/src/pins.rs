@@ -72,7 +72,7 @@ impl PinId {
 
     /// The value length whose violation is refused with `67 00` without costing a try.
     ///
-    /// [unk] Spec §3.5 (JPKI): "a wrong value of any length is a wrong PIN", so the JPKI PINs
+    /// \[unk\] Spec §3.5 (JPKI): "a wrong value of any length is a wrong PIN", so the JPKI PINs
     /// count every wrong value. Spec §5.2 (the 券面 APs, "same model in §6, §7"): a
     /// wrong-length value is refused with `67 00` and no try is spent; the common and juki
     /// APs follow that model too.

@@ -601,7 +601,7 @@ pub fn years_between(from: Date, to: Date) -> i32 {
 }
 
 /// The `n`-th birthday strictly after `after` (spec §9.2 "5回目の誕生日").
-/// [unk] A 29 February birthday falls on 28 February in common years.
+/// \[unk\] A 29 February birthday falls on 28 February in common years.
 pub fn nth_birthday_after(birth: Date, after: Date, n: i32) -> Date {
     let birthday_in = |year: i32| {
         Date::from_calendar_date(year, birth.month(), birth.day())

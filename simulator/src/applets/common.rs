@@ -4,7 +4,7 @@
 //! (one 16-byte key reference), key 0019 (INTERNAL AUTHENTICATE, no credential) and the
 //! 4-digit PIN 001C, changed with JICSAP CHANGE KEY `80 32`.
 //!
-//! Choices: EF 0002's read rule is [unk]; it is free here. The public half of key 0019 is
+//! Choices: EF 0002's read rule is \[unk\]; it is free here. The public half of key 0019 is
 //! on no file of the card (spec §7.2); `mynasim inspect` prints it.
 
 use super::{Applet, AppletId, AppletKey, ChangeCommand, KeyUse, SessionKeySupport};

@@ -4,7 +4,7 @@
 //! 0002 (signature CA), 000A (auth), 000B (auth CA); token information 0006; certificate
 //! availability 0008; private keys 0017 (auth) and 001A (signature); PINs 0018 and 001B.
 //!
-//! Choices where the spec says [unk]/[inf]:
+//! Choices where the spec says \[unk\]/\[inf\]:
 //! - An absent signature certificate (holders under 15, spec §4.6): EF 0001 and key 001A
 //!   are not on the card (SELECT `6A 82`); PIN 001B stays; EF 0008 byte 0 is `00`.
 //! - An absent auth certificate (profile option): EF 000A and key 0017 are absent likewise.

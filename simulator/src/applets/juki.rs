@@ -1,7 +1,7 @@
 //! 住基AP, the resident-registry application `D3 92 10 00 31 00 01 01 04 01` (spec §7.3).
 //!
 //! EF 0002 (one 16-byte key reference, identical to the common AP's) and the 4-digit PIN
-//! 001C with its own counter, changed with `80 32`. Where the 住民票コード lives is [unk]
+//! 001C with its own counter, changed with `80 32`. Where the 住民票コード lives is \[unk\]
 //! (spec §12 item 6), so the simulator holds no such file.
 
 use super::{Applet, AppletId, ChangeCommand, SessionKeySupport};

@@ -7,7 +7,7 @@
 //! Keys: 0011 birth-date key, 0012 照合番号B, 0013 照合番号A, 001A the card-presence key.
 //!
 //! Choices: record lengths are computed from the content (the spec's 547/320-byte figures
-//! are [inf] from lengths and do not add up exactly); the outer templates use `82 hh ll`;
+//! are \[inf\] from lengths and do not add up exactly); the outer templates use `82 hh ll`;
 //! DF35 of 0003 is a 16-byte key ID + 256 seeded random bytes; the card-presence key
 //! accepts P1 = 00 only.
 

@@ -7,12 +7,12 @@
 //! public key signed by the 0004 key, 0008 sixteen `FF`. Keys: 0011 PIN, 0012 (blocked),
 //! 0014 照合番号A, 0015 照合番号B, 0013 the card-presence key (`80 2A 00 00`, no PIN).
 //!
-//! Choices: EF 0002 is padded with `FF` to a multiple of 16 bytes ([inf] §5.3); 0006 and
+//! Choices: EF 0002 is padded with `FF` to a multiple of 16 bytes (\[inf\] §5.3); 0006 and
 //! 0007 are exactly their TLVs (269 / 536 bytes); 0008 is free to read; DF43 of 0005 is 32
 //! seeded random bytes + 96 `FF`; the card-presence key accepts P1 = 00 only (the only
 //! mode any client uses); secure messaging (spec §5.6, [`crate::sm`]) offers SELECT EF,
 //! VERIFY and READ BINARY under CLA `08`; any other instruction under SM answers `6D 00`
-//! ([unk]) and still advances the counter.
+//! (\[unk\]) and still advances the counter.
 
 use sha2::{Digest, Sha256};
 

@@ -312,7 +312,7 @@ fn generic_errors_never_panic() {
         for i in 0..len {
             apdu.push((state.rotate_left(i as u32 * 3) & 0xFF) as u8);
         }
-        if len >= 2 && state % 3 == 0 {
+        if len >= 2 && state.is_multiple_of(3) {
             apdu[0] = [0x00, 0x80][(state % 2) as usize];
             apdu[1] = [0xA4, 0xB0, 0x20, 0x24, 0x2A, 0x84, 0x88, 0xB2, 0xCA, 0x32][(state % 10) as usize];
         }

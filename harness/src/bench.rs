@@ -49,9 +49,40 @@ pub fn apdu_ns(card: &mut Card, rounds: u32) -> f64 {
     start.elapsed().as_nanos() as f64 / f64::from(rounds * 2)
 }
 
-/// Signatures per second of one P1 mode with the auth key (already verified).
-pub fn signs_per_second(card: &mut Card, mode: SignMode, duration: Duration) -> Result<f64> {
-    let mut apdu = vec![0x80, 0x2A, mode.p1(), 0x97];
+/// Signing rates measured side by side: OpenSSL's own RSA-2048 PKCS#1 signing over the same
+/// DigestInfo (the ceiling) and each COMPUTE DIGITAL SIGNATURE P1, in interleaved slices so
+/// that the machine's noise falls on all of them alike.
+pub struct SigningRates {
+    /// OpenSSL in this process, signs per second.
+    pub ceiling: f64,
+    /// Each P1 mode with the auth key, signs per second.
+    pub modes: Vec<(SignMode, f64)>,
+}
+
+#[derive(Default)]
+struct Tally {
+    count: u32,
+    elapsed: Duration,
+}
+
+impl Tally {
+    fn run(&mut self, slice: Duration, mut operation: impl FnMut() -> Result<()>) -> Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < slice {
+            operation()?;
+            self.count += 1;
+        }
+        self.elapsed += start.elapsed();
+        Ok(())
+    }
+
+    fn rate(&self) -> f64 {
+        f64::from(self.count) / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+}
+
+/// The `80 2A P1 97` APDU for a mode, with data of the right shape.
+fn sign_apdu(mode: SignMode) -> Vec<u8> {
     let data: Vec<u8> = match mode {
         SignMode::Pkcs1Raw => {
             let mut d = mynasim_simulator::pki::SHA256_DIGEST_INFO_PREFIX.to_vec();
@@ -61,35 +92,39 @@ pub fn signs_per_second(card: &mut Card, mode: SignMode, duration: Duration) -> 
         SignMode::Pkcs1PrehashedSha256 | SignMode::PssPrehashedSha256 => vec![0x42; 32],
         _ => b"message to sign".to_vec(),
     };
-    apdu.push(data.len() as u8);
+    let mut apdu = vec![0x80, 0x2A, mode.p1(), 0x97, data.len() as u8];
     apdu.extend_from_slice(&data);
     apdu.push(0);
-    let mut response = Vec::with_capacity(300);
-    let start = Instant::now();
-    let mut count = 0u32;
-    while start.elapsed() < duration {
-        card.process(&apdu, &mut response);
-        if response.len() != 258 {
-            bail!("signing with P1 {:02X} failed: {:02X?}", mode.p1(), &response[response.len().saturating_sub(2)..]);
-        }
-        count += 1;
-    }
-    Ok(f64::from(count) / start.elapsed().as_secs_f64())
+    apdu
 }
 
-/// OpenSSL's own RSA-2048 PKCS#1 signing rate over the same DigestInfo (the ceiling).
-pub fn openssl_signs_per_second(duration: Duration) -> Result<f64> {
+/// Measures [`SigningRates`] over about `duration` per contender (card ready for signing).
+pub fn signing_side_by_side(card: &mut Card, duration: Duration) -> Result<SigningRates> {
+    const SLICES: u32 = 10;
+    let slice = duration / SLICES;
     let rsa = openssl::rsa::Rsa::generate(2048)?;
-    let mut data = mynasim_simulator::pki::SHA256_DIGEST_INFO_PREFIX.to_vec();
-    data.extend_from_slice(&[0x42; 32]);
-    let mut out = vec![0u8; 256];
-    let start = Instant::now();
-    let mut count = 0u32;
-    while start.elapsed() < duration {
-        rsa.private_encrypt(&data, &mut out, openssl::rsa::Padding::PKCS1)?;
-        count += 1;
+    let digest_info = sign_apdu(SignMode::Pkcs1Raw)[5..56].to_vec();
+    let mut signature = vec![0u8; 256];
+    let apdus: Vec<(SignMode, Vec<u8>)> = SignMode::ALL.iter().map(|m| (*m, sign_apdu(*m))).collect();
+    let mut ceiling = Tally::default();
+    let mut modes: Vec<Tally> = apdus.iter().map(|_| Tally::default()).collect();
+    let mut response = Vec::with_capacity(300);
+    for _ in 0..SLICES {
+        ceiling.run(slice, || {
+            rsa.private_encrypt(&digest_info, &mut signature, openssl::rsa::Padding::PKCS1)?;
+            Ok(())
+        })?;
+        for ((mode, apdu), tally) in apdus.iter().zip(modes.iter_mut()) {
+            tally.run(slice, || {
+                card.process(apdu, &mut response);
+                if response.len() != 258 {
+                    bail!("signing with P1 {:02X} failed: {:02X?}", mode.p1(), &response[response.len().saturating_sub(2)..]);
+                }
+                Ok(())
+            })?;
+        }
     }
-    Ok(f64::from(count) / start.elapsed().as_secs_f64())
+    Ok(SigningRates { ceiling: ceiling.rate(), modes: apdus.iter().zip(&modes).map(|((m, _), t)| (*m, t.rate())).collect() })
 }
 
 /// `openssl speed -seconds N rsa2048`'s sign/s (runs the OpenSSL command; N whole seconds).
@@ -120,12 +155,15 @@ pub fn prepare_for_signing(card: &mut Card, auth_pin: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// READ BINARY round trips through a private pcscd: the card and a null card, alternating.
+/// Round trips through a private pcscd: READ BINARY on the card and on a null card,
+/// alternating, then COMPUTE DIGITAL SIGNATURE on the card.
 pub struct PcscResult {
-    /// The mynasim card.
+    /// READ BINARY on the mynasim card.
     pub card: Percentiles,
-    /// The trivial `90 00` card.
+    /// The same APDU to the trivial `90 00` card.
     pub null: Percentiles,
+    /// `80 2A 00 97` (a SHA-256 DigestInfo, auth key) on the mynasim card.
+    pub sign: Percentiles,
 }
 
 /// Measures `rounds` READ BINARY round trips per card through a fresh private pcscd.
@@ -167,5 +205,27 @@ pub fn through_pcscd(mynasim: &std::path::Path, rounds: usize, socket_fix: bool)
         null.transmit(&READ_TOKEN, &mut buf)?;
         null_samples.push(start.elapsed());
     }
-    Ok(PcscResult { card: Percentiles::of(&mut card_samples), null: Percentiles::of(&mut null_samples) })
+    let mut verify = vec![0x00, 0x20, 0x00, 0x98, 0x04];
+    verify.extend_from_slice(b"1234");
+    if card.transmit(&verify, &mut buf)? != [0x90, 0x00] {
+        bail!("the default card refused its auth PIN");
+    }
+    let mut sign = vec![0x80, 0x2A, 0x00, 0x97, 51];
+    sign.extend_from_slice(&mynasim_simulator::pki::SHA256_DIGEST_INFO_PREFIX);
+    sign.extend_from_slice(&[0x42; 32]);
+    sign.push(0x00);
+    let mut sign_samples = Vec::with_capacity(rounds / 10 + 1);
+    for _ in 0..rounds / 10 + 1 {
+        let start = Instant::now();
+        let response = card.transmit(&sign, &mut buf)?;
+        sign_samples.push(start.elapsed());
+        if response.len() != 258 {
+            bail!("signing through pcscd failed: {response:02X?}");
+        }
+    }
+    Ok(PcscResult {
+        card: Percentiles::of(&mut card_samples),
+        null: Percentiles::of(&mut null_samples),
+        sign: Percentiles::of(&mut sign_samples),
+    })
 }

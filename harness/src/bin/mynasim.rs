@@ -284,7 +284,6 @@ fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str)
 
 fn run_bench(seconds: f64, pcsc: bool, rounds: usize, socket_fix: bool) -> Result<()> {
     use mynasim_harness::bench;
-    use mynasim_simulator::command::SignMode;
     if !(seconds > 0.0 && seconds.is_finite()) {
         anyhow::bail!("--seconds must be a positive number");
     }
@@ -296,14 +295,17 @@ fn run_bench(seconds: f64, pcsc: bool, rounds: usize, socket_fix: bool) -> Resul
     bench::prepare_for_signing(card, b"1234")?;
     let speed = bench::openssl_speed_signs_per_second(seconds.ceil() as u32)?;
     outln!("`openssl speed rsa2048`: {speed:.0} signs/s");
-    let ceiling = bench::openssl_signs_per_second(duration)?;
-    outln!("OpenSSL RSA-2048 PKCS#1 sign in this process (ceiling): {ceiling:.0} signs/s = {:.2} x openssl speed", ceiling / speed);
-    for mode in SignMode::ALL {
-        let rate = bench::signs_per_second(card, mode, duration)?;
+    let rates = bench::signing_side_by_side(card, duration)?;
+    outln!(
+        "OpenSSL RSA-2048 PKCS#1 sign in this process (ceiling): {:.0} signs/s = {:.2} x openssl speed",
+        rates.ceiling,
+        rates.ceiling / speed
+    );
+    for (mode, rate) in &rates.modes {
         outln!(
             "80 2A P1={:02X} ({mode:?}): {rate:.0} signs/s = {:.2} x the ceiling, {:.2} x openssl speed",
             mode.p1(),
-            rate / ceiling,
+            rate / rates.ceiling,
             rate / speed
         );
     }
@@ -316,6 +318,13 @@ fn run_bench(seconds: f64, pcsc: bool, rounds: usize, socket_fix: bool) -> Resul
         outln!("  mynasim card: median {:.3} ms, p99 {:.3} ms", ms(result.card.median), ms(result.card.p99));
         outln!("  90 00 card:   median {:.3} ms, p99 {:.3} ms", ms(result.null.median), ms(result.null.p99));
         outln!("  ratio (card / null): median {:.2}, p99 {:.2}", ms(result.card.median) / ms(result.null.median), ms(result.card.p99) / ms(result.null.p99));
+        outln!(
+            "  80 2A P1=00 through pcscd ({} signatures): median {:.3} ms ({:.0} signs/s), p99 {:.3} ms",
+            rounds / 10 + 1,
+            ms(result.sign.median),
+            1e3 / ms(result.sign.median),
+            ms(result.sign.p99)
+        );
     }
     Ok(())
 }

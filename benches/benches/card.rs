@@ -5,12 +5,11 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mynasim_harness::bench::{prepare_for_signing, READ_TOKEN, SELECT_JPKI, SELECT_TOKEN};
+use mynasim_harness::bench::{digest_info, prepare_for_signing, sign_apdu, READ_TOKEN, SELECT_JPKI, SELECT_TOKEN};
 use mynasim_harness::keycache::DirKeyCache;
 use mynasim_harness::load::load_card;
 use mynasim_simulator::apdu::Apdu;
 use mynasim_simulator::command::{Command, SignMode};
-use mynasim_simulator::pki::SHA256_DIGEST_INFO_PREFIX;
 use std::hint::black_box;
 
 fn card() -> mynasim_simulator::Card {
@@ -35,8 +34,7 @@ fn apdu(c: &mut Criterion) {
 fn signing(c: &mut Criterion) {
     let mut card = card();
     prepare_for_signing(&mut card, b"1234").unwrap();
-    let mut digest_info = SHA256_DIGEST_INFO_PREFIX.to_vec();
-    digest_info.extend_from_slice(&[0x42; 32]);
+    let digest_info = digest_info();
     let mut group = c.benchmark_group("sign");
     group.throughput(Throughput::Elements(1));
     group.sample_size(30);
@@ -47,14 +45,7 @@ fn signing(c: &mut Criterion) {
     });
     let mut response = Vec::with_capacity(300);
     for mode in SignMode::ALL {
-        let data: Vec<u8> = match mode {
-            SignMode::Pkcs1Raw => digest_info.clone(),
-            SignMode::Pkcs1PrehashedSha256 | SignMode::PssPrehashedSha256 => vec![0x42; 32],
-            _ => b"message to sign".to_vec(),
-        };
-        let mut apdu = vec![0x80, 0x2A, mode.p1(), 0x97, data.len() as u8];
-        apdu.extend_from_slice(&data);
-        apdu.push(0);
+        let apdu = sign_apdu(mode);
         group.bench_function(format!("p1_{:02x}", mode.p1()), |b| {
             b.iter(|| {
                 card.process(black_box(&apdu), &mut response);

@@ -81,14 +81,17 @@ impl Tally {
     }
 }
 
-/// The `80 2A P1 97` APDU for a mode, with data of the right shape.
-fn sign_apdu(mode: SignMode) -> Vec<u8> {
+/// The SHA-256 DigestInfo every benchmark signs with P1 = 00 (51 bytes).
+pub fn digest_info() -> Vec<u8> {
+    let mut d = mynasim_simulator::pki::SHA256_DIGEST_INFO_PREFIX.to_vec();
+    d.extend_from_slice(&[0x42; 32]);
+    d
+}
+
+/// The `80 2A P1 97` APDU (auth key by SFI) for a mode, with data of the right shape.
+pub fn sign_apdu(mode: SignMode) -> Vec<u8> {
     let data: Vec<u8> = match mode {
-        SignMode::Pkcs1Raw => {
-            let mut d = mynasim_simulator::pki::SHA256_DIGEST_INFO_PREFIX.to_vec();
-            d.extend_from_slice(&[0x42; 32]);
-            d
-        }
+        SignMode::Pkcs1Raw => digest_info(),
         SignMode::Pkcs1PrehashedSha256 | SignMode::PssPrehashedSha256 => vec![0x42; 32],
         _ => b"message to sign".to_vec(),
     };
@@ -98,12 +101,19 @@ fn sign_apdu(mode: SignMode) -> Vec<u8> {
     apdu
 }
 
+/// VERIFY of the auth PIN by SFI (`00 20 00 98`).
+pub fn verify_auth_apdu(pin: &[u8]) -> Vec<u8> {
+    let mut apdu = vec![0x00, 0x20, 0x00, 0x98, pin.len() as u8];
+    apdu.extend_from_slice(pin);
+    apdu
+}
+
 /// Measures [`SigningRates`] over about `duration` per contender (card ready for signing).
 pub fn signing_side_by_side(card: &mut Card, duration: Duration) -> Result<SigningRates> {
     const SLICES: u32 = 10;
     let slice = duration / SLICES;
     let rsa = openssl::rsa::Rsa::generate(2048)?;
-    let digest_info = sign_apdu(SignMode::Pkcs1Raw)[5..56].to_vec();
+    let digest_info = digest_info();
     let mut signature = vec![0u8; 256];
     let apdus: Vec<(SignMode, Vec<u8>)> = SignMode::ALL.iter().map(|m| (*m, sign_apdu(*m))).collect();
     let mut ceiling = Tally::default();
@@ -144,9 +154,7 @@ pub fn openssl_speed_signs_per_second(seconds: u32) -> Result<f64> {
 
 /// Prepares a card for signing: JPKI selected, auth PIN verified.
 pub fn prepare_for_signing(card: &mut Card, auth_pin: &[u8]) -> Result<()> {
-    let mut verify = vec![0x00, 0x20, 0x00, 0x98, auth_pin.len() as u8];
-    verify.extend_from_slice(auth_pin);
-    for apdu in [&SELECT_JPKI[..], &verify] {
+    for apdu in [&SELECT_JPKI[..], &verify_auth_apdu(auth_pin)] {
         let response = card.transmit(apdu);
         if response != [0x90, 0x00] {
             bail!("preparing the card failed: {response:02X?}");
@@ -205,15 +213,10 @@ pub fn through_pcscd(mynasim: &std::path::Path, rounds: usize, socket_fix: bool)
         null.transmit(&READ_TOKEN, &mut buf)?;
         null_samples.push(start.elapsed());
     }
-    let mut verify = vec![0x00, 0x20, 0x00, 0x98, 0x04];
-    verify.extend_from_slice(b"1234");
-    if card.transmit(&verify, &mut buf)? != [0x90, 0x00] {
+    if card.transmit(&verify_auth_apdu(b"1234"), &mut buf)? != [0x90, 0x00] {
         bail!("the default card refused its auth PIN");
     }
-    let mut sign = vec![0x80, 0x2A, 0x00, 0x97, 51];
-    sign.extend_from_slice(&mynasim_simulator::pki::SHA256_DIGEST_INFO_PREFIX);
-    sign.extend_from_slice(&[0x42; 32]);
-    sign.push(0x00);
+    let sign = sign_apdu(SignMode::Pkcs1Raw);
     let mut sign_samples = Vec::with_capacity(rounds / 10 + 1);
     for _ in 0..rounds / 10 + 1 {
         let start = Instant::now();

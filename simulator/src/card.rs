@@ -389,9 +389,8 @@ impl Card {
     fn compute_signature(&mut self, mode: SignMode, choice: KeyChoice, data: &[u8], out: &mut Vec<u8>) -> Result<Sw, Sw> {
         let key_index = self.key_for(choice)?;
         let verified = self.session.verified;
-        let mut salt = [0u8; 32];
-        self.rng.fill_bytes(&mut salt);
-        let applet = self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
+        // Field borrows (not `current_applet()`), so the PSS branch can use `self.rng`.
+        let applet = self.session.applet.and_then(|i| self.applets.get(i)).ok_or(Sw::NO_CURRENT_EF)?;
         let key = applet.keys.get(key_index).ok_or(Sw::NO_CURRENT_EF)?;
         let KeyUse::Signature(modes) = key.usage else {
             return Err(Sw::CONDITIONS_NOT_SATISFIED);
@@ -424,6 +423,8 @@ impl Card {
             }
             SignMode::PssPrehashedSha256 | SignMode::PssSha256 => {
                 let hash: [u8; 32] = if mode == SignMode::PssSha256 { Sha256::digest(data).into() } else { prehashed(data)? };
+                let mut salt = [0u8; 32];
+                self.rng.fill_bytes(&mut salt);
                 key.key.sign_pss_sha256(&hash, &salt, &mut signature).map_err(failed)?;
             }
         }

@@ -5,8 +5,13 @@
 pub mod bench;
 pub mod checks;
 pub mod clients;
+pub mod export;
 pub mod keycache;
 pub mod load;
+pub mod process;
 pub mod sandbox;
+pub mod scenario;
+pub mod slot;
 pub mod transcript;
+pub mod verify;
 pub mod vpcd;

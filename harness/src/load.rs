@@ -24,6 +24,16 @@ pub enum LoadError {
     /// The profile is wrong (the message names file, line and column).
     #[error("{0}")]
     Profile(ProfileError),
+    /// A profile's `extends` names no profile that exists, or profiles extend each other.
+    #[error("{profile}: extends {extends:?}: {message}")]
+    Extends {
+        /// The profile that extends.
+        profile: String,
+        /// What it extends.
+        extends: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The profile's photo cannot be read.
     #[error("{profile}: cannot read photo {path}")]
     ReadPhoto {
@@ -76,7 +86,7 @@ pub enum LoadError {
 impl LoadError {
     /// True when the input (profile, photo, state file) is at fault: exit code 2.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, LoadError::Profile(_) | LoadError::PhotoFormat { .. } | LoadError::StateSyntax(_) | LoadError::StateMismatch { .. })
+        matches!(self, LoadError::Profile(_) | LoadError::Extends { .. } | LoadError::PhotoFormat { .. } | LoadError::StateSyntax(_) | LoadError::StateMismatch { .. })
     }
 }
 
@@ -103,6 +113,19 @@ pub struct LoadedCard {
 }
 
 impl LoadedCard {
+    /// Answers one command with its state change already durable: a real card writes its
+    /// EEPROM before it answers, so a wrong PIN's spent try is on disk before `63 Cx`
+    /// leaves. If the state cannot be saved, the answer becomes `65 81` (memory failure)
+    /// and the failure is logged.
+    pub fn answer(&mut self, apdu: &[u8], response: &mut Vec<u8>) {
+        self.card.process(apdu, response);
+        if let Err(e) = self.save_if_changed() {
+            tracing::error!(card = %self.name, "{e}; answering 65 81 (memory failure)");
+            response.clear();
+            response.extend_from_slice(&mynasim_simulator::Sw::MEMORY_FAILURE.to_bytes());
+        }
+    }
+
     /// Writes the persistent state if it changed since the last call.
     pub fn save_if_changed(&mut self) -> Result<()> {
         if self.card.take_state_changed() {
@@ -122,18 +145,75 @@ pub fn today_in_japan() -> time::Date {
 
 /// Loads a profile file (`None` = the built-in default card).
 pub fn load_card(profile: Option<&Path>, cache: &mut dyn KeyCache) -> Result<LoadedCard> {
-    let (text, name, base) = match profile {
-        Some(path) => (
-            std::fs::read_to_string(path).map_err(|source| LoadError::ReadProfile { path: path.to_path_buf(), source })?,
-            path.display().to_string(),
-            path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        ),
-        None => (String::new(), "default".to_owned(), PathBuf::from(".")),
-    };
+    match profile {
+        Some(path) => {
+            let parsed = read_profile(path)?;
+            load_profile(parsed, &path.display().to_string(), cache)
+        }
+        None => load_profile(Profile::default(), "default", cache),
+    }
+}
+
+/// Reads a profile file with everything it `extends`, merged (the file's own fields win).
+/// Relative paths (`photo`, `state_file`) become absolute, relative to the file that
+/// wrote them.
+pub fn read_profile(path: &Path) -> Result<Profile> {
+    read_profile_chain(path, &mut Vec::new())
+}
+
+fn read_profile_chain(path: &Path, seen: &mut Vec<PathBuf>) -> Result<Profile> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::ReadProfile { path: path.to_path_buf(), source })?;
+    let name = path.display().to_string();
     let parsed = Profile::from_yaml(&text, &name)?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    seen.push(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
+    extend(parsed, &dir, &name, seen)
+}
+
+/// Resolves `profile.extends` (looked up from `dir`, see [`find_profile`]) and makes the
+/// profile's relative paths absolute against `dir`. `name` names the profile in errors.
+pub fn resolve_profile(profile: Profile, dir: &Path, name: &str) -> Result<Profile> {
+    extend(profile, dir, name, &mut Vec::new())
+}
+
+fn extend(mut profile: Profile, dir: &Path, name: &str, seen: &mut Vec<PathBuf>) -> Result<Profile> {
+    let absolute = |file: Option<String>| file.map(|f| dir.join(f).display().to_string());
+    profile.photo = absolute(profile.photo.take());
+    profile.state_file = absolute(profile.state_file.take());
+    let Some(extends) = profile.extends.take() else {
+        return Ok(profile);
+    };
+    let error = |message: String| LoadError::Extends { profile: name.to_owned(), extends: extends.clone(), message };
+    let path = find_profile(&extends, dir).ok_or_else(|| {
+        error(format!("no such profile; write a file name relative to {} or the name of a file in a profiles/ folder above it", dir.display()))
+    })?;
+    let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+    if seen.contains(&canonical) {
+        return Err(error("profiles extend each other in a cycle".to_owned()));
+    }
+    let base = read_profile_chain(&path, seen)?;
+    Ok(base.overlay(profile))
+}
+
+/// Where the profile called `name` is, seen from folder `dir`: a path (relative to `dir`)
+/// if it has a `/` or ends in `.yaml`; otherwise `NAME.yaml` in the nearest `profiles/`
+/// folder in `dir` or above it (so `sign-pin-one-try-left` finds
+/// `scenarios/profiles/sign-pin-one-try-left.yaml` from any folder under `scenarios/`).
+pub fn find_profile(name: &str, dir: &Path) -> Option<PathBuf> {
+    if name.contains('/') || name.ends_with(".yaml") || name.ends_with(".yml") {
+        let path = dir.join(name);
+        return path.is_file().then_some(path);
+    }
+    dir.ancestors().map(|d| d.join("profiles").join(format!("{name}.yaml"))).find(|p| p.is_file())
+}
+
+/// Issues the card a parsed profile describes (its `extends` already resolved and its
+/// paths absolute, as [`read_profile`] and [`resolve_profile`] leave them).
+pub fn load_profile(parsed: Profile, name: &str, cache: &mut dyn KeyCache) -> Result<LoadedCard> {
+    let name = name.to_owned();
     let mut personalization = parsed.resolve(today_in_japan(), &name)?;
     if let Some(photo) = &parsed.photo {
-        let path = base.join(photo);
+        let path = PathBuf::from(photo);
         let data = std::fs::read(&path).map_err(|source| LoadError::ReadPhoto { profile: name.clone(), path: path.clone(), source })?;
         if !mynasim_simulator::images::is_jp2(&data) {
             return Err(LoadError::PhotoFormat { profile: name, path });
@@ -143,7 +223,7 @@ pub fn load_card(profile: Option<&Path>, cache: &mut dyn KeyCache) -> Result<Loa
     let rng = Box::new(rand_chacha::ChaCha20Rng::from_entropy());
     let mut card =
         issue::issue(&personalization, cache, rng).map_err(|source| LoadError::Issue { profile: name.clone(), source })?;
-    let state_file = parsed.state_file.as_ref().map(|f| base.join(f));
+    let state_file = parsed.state_file.as_ref().map(PathBuf::from);
     if let Some(path) = &state_file {
         match std::fs::read_to_string(path) {
             Ok(text) => {

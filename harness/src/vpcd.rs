@@ -21,20 +21,31 @@ use tracing::{debug, error, info, warn};
 
 use crate::transcript;
 
+/// What the transport does with an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Send it.
+    Send,
+    /// The card was pulled out after the command took effect: close the connection
+    /// without answering.
+    TearOut,
+}
+
 /// What vpcd talks to: a card that answers APDUs and resets.
 pub trait VirtualCard {
     /// A name for logs.
     fn name(&self) -> &str;
     /// The ATR.
-    fn atr(&self) -> &[u8];
+    fn atr(&self) -> Vec<u8>;
     /// Power off, power on, reset, removal.
     fn reset(&mut self);
-    /// Answers one C-APDU into `response` (cleared first).
-    fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>);
-    /// Called after each APDU, e.g. to persist state. Errors are logged, not fatal.
-    fn after_command(&mut self) -> Result<(), crate::load::LoadError> {
-        Ok(())
-    }
+    /// Answers one C-APDU into `response` (cleared first). Any state change must be
+    /// durable when this returns: the transport sends the answer right after.
+    fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>) -> Delivery;
+    /// Blocks while the card is out of the reader (before every connection to vpcd).
+    fn wait_inserted(&mut self) {}
+    /// Told about each new vpcd connection (a slot keeps a handle to cut it on removal).
+    fn connected(&mut self, _stream: &TcpStream) {}
 }
 
 impl VirtualCard for crate::load::LoadedCard {
@@ -42,20 +53,17 @@ impl VirtualCard for crate::load::LoadedCard {
         &self.name
     }
 
-    fn atr(&self) -> &[u8] {
-        self.card.atr()
+    fn atr(&self) -> Vec<u8> {
+        self.card.atr().to_vec()
     }
 
     fn reset(&mut self) {
         self.card.reset();
     }
 
-    fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>) {
-        self.card.process(apdu, response);
-    }
-
-    fn after_command(&mut self) -> Result<(), crate::load::LoadError> {
-        self.save_if_changed()
+    fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>) -> Delivery {
+        self.answer(apdu, response);
+        Delivery::Send
     }
 }
 
@@ -69,15 +77,16 @@ impl VirtualCard for NullCard {
         "null card"
     }
 
-    fn atr(&self) -> &[u8] {
-        mynasim_simulator::profile::ATR_CONTACT
+    fn atr(&self) -> Vec<u8> {
+        mynasim_simulator::profile::ATR_CONTACT.to_vec()
     }
 
     fn reset(&mut self) {}
 
-    fn process(&mut self, _apdu: &[u8], response: &mut Vec<u8>) {
+    fn process(&mut self, _apdu: &[u8], response: &mut Vec<u8>) -> Delivery {
         response.clear();
         response.extend_from_slice(&mynasim_simulator::Sw::SUCCESS.to_bytes());
+        Delivery::Send
     }
 }
 
@@ -149,9 +158,11 @@ pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::pa
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve {addr}")))?;
     let mut waiting_logged = false;
     loop {
+        card.wait_inserted();
         match TcpStream::connect(target) {
             Ok(stream) => {
                 waiting_logged = false;
+                card.connected(&stream);
                 info!(card = %card.name(), "connected to vpcd at {target}");
                 match run_session(card, stream, ready_file, socket_fix) {
                     Ok(()) => info!(card = %card.name(), "vpcd closed the connection; reconnecting"),
@@ -193,7 +204,7 @@ pub fn run_session(card: &mut dyn VirtualCard, mut stream: TcpStream, ready_file
         match request.as_slice() {
             [] => warn!(card = %card.name(), "ignoring an empty frame from vpcd"),
             [byte] => match Control::from_byte(*byte) {
-                Some(Control::GetAtr) => write_frame(&mut stream, card.atr(), &mut scratch)?,
+                Some(Control::GetAtr) => write_frame(&mut stream, &card.atr(), &mut scratch)?,
                 Some(control) => {
                     debug!(card = %card.name(), "{control:?}");
                     card.reset();
@@ -201,8 +212,13 @@ pub fn run_session(card: &mut dyn VirtualCard, mut stream: TcpStream, ready_file
                 None => warn!(card = %card.name(), "ignoring unknown vpcd control byte {byte:02X}"),
             },
             apdu => {
-                card.process(apdu, &mut response);
+                // The state is durable once `process` returns; only then does the answer leave.
+                let delivery = card.process(apdu, &mut response);
                 debug!(target: "mynasim::apdu", card = %card.name(), "{}", transcript::command(apdu));
+                if delivery == Delivery::TearOut {
+                    info!(card = %card.name(), "torn out after the command took effect; no answer");
+                    return Ok(());
+                }
                 debug!(target: "mynasim::apdu", card = %card.name(), "{}", transcript::response(&response));
                 if let Err(e) = write_frame(&mut stream, &response, &mut scratch) {
                     if e.kind() == io::ErrorKind::InvalidInput {
@@ -211,9 +227,6 @@ pub fn run_session(card: &mut dyn VirtualCard, mut stream: TcpStream, ready_file
                     } else {
                         return Err(e);
                     }
-                }
-                if let Err(e) = card.after_command() {
-                    error!(card = %card.name(), "{e}");
                 }
             }
         }

@@ -98,6 +98,15 @@ impl Card {
         Ok(())
     }
 
+    /// Replaces a PIN's value and counter, as the issuer does from outside the card (the
+    /// municipal office resetting a blocked PIN, a kiosk resetting the signature
+    /// password). Marks the state changed; the PIN is no longer verified.
+    pub fn set_pin(&mut self, pin: PinId, record: PinRecord) {
+        self.pins[pin.index()] = record;
+        self.session.verified.remove(pin);
+        self.state_changed = true;
+    }
+
     /// True once if persistent state changed since the last call (the caller saves it).
     pub fn take_state_changed(&mut self) -> bool {
         std::mem::take(&mut self.state_changed)

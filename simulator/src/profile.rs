@@ -45,6 +45,10 @@ impl ProfileError {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Profile {
+    /// A profile this one builds on: a name of a file in a `profiles/` folder, or a path.
+    /// Its fields apply first, then this profile's (see [`Profile::overlay`]). The loader
+    /// resolves it; the core never opens files.
+    pub extends: Option<String>,
     /// Key seed: same seed, same keys, same signatures. Default `mynasim-default`.
     pub seed: Option<String>,
     /// Seed of the test CAs (shared by all cards by default).
@@ -73,6 +77,61 @@ impl Profile {
             .map_err(|e| ProfileError {
                 message: e.render_with_options(serde_saphyr::render_options! { source_name: Some(source) }),
             })
+    }
+}
+
+impl Profile {
+    /// This profile with every field `over` sets replaced by `over`'s value, leaf by leaf
+    /// (`pins.sign.remaining` in `over` changes only that counter). `extends` is `over`'s.
+    pub fn overlay(self, over: Profile) -> Profile {
+        fn pin<V>(base: PinSpec<V>, over: PinSpec<V>) -> PinSpec<V> {
+            PinSpec { value: over.value.or(base.value), counter: counter(base.counter, over.counter) }
+        }
+        fn counter(base: CounterSpec, over: CounterSpec) -> CounterSpec {
+            CounterSpec { max_tries: over.max_tries.or(base.max_tries), remaining: over.remaining.or(base.remaining) }
+        }
+        fn certificate(base: CertificateSpec, over: CertificateSpec) -> CertificateSpec {
+            CertificateSpec { validity: over.validity.or(base.validity), present: over.present.or(base.present) }
+        }
+        let (b, o) = (self, over);
+        Profile {
+            extends: o.extends,
+            seed: o.seed.or(b.seed),
+            ca_seed: o.ca_seed.or(b.ca_seed),
+            atr: o.atr.or(b.atr),
+            holder: HolderSpec {
+                name: o.holder.name.or(b.holder.name),
+                address: o.holder.address.or(b.holder.address),
+                birth_date: o.holder.birth_date.or(b.holder.birth_date),
+                sex: o.holder.sex.or(b.holder.sex),
+                my_number: o.holder.my_number.or(b.holder.my_number),
+                municipality_code: o.holder.municipality_code.or(b.holder.municipality_code),
+            },
+            card: CardSpec {
+                issued: o.card.issued.or(b.card.issued),
+                expires: o.card.expires.or(b.card.expires),
+                serial: o.card.serial.or(b.card.serial),
+                security_code: o.card.security_code.or(b.card.security_code),
+            },
+            pins: PinsSpec {
+                auth: pin(b.pins.auth, o.pins.auth),
+                sign: pin(b.pins.sign, o.pins.sign),
+                text: pin(b.pins.text, o.pins.text),
+                common: pin(b.pins.common, o.pins.common),
+                juki: pin(b.pins.juki, o.pins.juki),
+                text_code_a: counter(b.pins.text_code_a, o.pins.text_code_a),
+                text_code_b: counter(b.pins.text_code_b, o.pins.text_code_b),
+                surface_birth_date: counter(b.pins.surface_birth_date, o.pins.surface_birth_date),
+                surface_code_a: counter(b.pins.surface_code_a, o.pins.surface_code_a),
+                surface_code_b: counter(b.pins.surface_code_b, o.pins.surface_code_b),
+            },
+            certificates: CertificatesSpec {
+                auth: certificate(b.certificates.auth, o.certificates.auth),
+                sign: certificate(b.certificates.sign, o.certificates.sign),
+            },
+            state_file: o.state_file.or(b.state_file),
+            photo: o.photo.or(b.photo),
+        }
     }
 }
 

@@ -16,6 +16,10 @@ impl Sw {
     pub const END_OF_FILE: Sw = Sw(0x6282);
     /// `63 00`: verification failed, no retry counter (a key without a limit), §5.2.
     pub const VERIFY_FAILED_NO_COUNTER: Sw = Sw(0x6300);
+    /// `65 81`: memory failure. Never answered by the core: the I/O edge answers it when a
+    /// state change cannot be made durable (a real card's EEPROM write failing), ISO 7816-4
+    /// §5.6.
+    pub const MEMORY_FAILURE: Sw = Sw(0x6581);
     /// `66 F1`: SET SESSION KEY in an AP without secure messaging (surface and common APs), §5.6.
     pub const SESSION_KEY_UNSUPPORTED: Sw = Sw(0x66F1);
     /// `67 00`: wrong length (Lc, Le or data size), §3.10.

@@ -15,6 +15,9 @@ use mynasim_simulator::applets::{jpki, AppletId};
 use mynasim_simulator::pins::PinId;
 use mynasim_simulator::profile::ProfileError;
 
+#[path = "../cli/run.rs"]
+mod scenario_run;
+
 #[derive(Parser)]
 #[command(name = "mynasim", version, about = "A virtual Japanese My Number card for PC/SC, and a conformance harness")]
 struct Cli {
@@ -100,6 +103,43 @@ enum Commands {
         /// Card profile (YAML); none = the default card.
         profile: Option<PathBuf>,
     },
+    /// Run scenarios: YAML files that drive clients against cards in private pcscds, check
+    /// the cards' state and inject faults. Prints a line per scenario and a summary.
+    ///
+    /// Folders are searched for *.yaml (profiles/ folders skipped). Every file is checked
+    /// before anything runs; a bad file is an error naming its line and column (exit 2).
+    /// Each pcscd scenario runs in its own mount, network and PID namespaces; scenarios with
+    /// APDU steps only run in process when pcscd is unavailable (or with --in-process).
+    /// Exit codes: 0 all passed, 1 a scenario failed, 2 bad input.
+    Run {
+        /// Scenario files or folders (default: scenarios/).
+        paths: Vec<PathBuf>,
+        /// Scenarios at once (default: the number of cores).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Run every scenario in process, without pcscd (those that need it are skipped).
+        #[arg(long)]
+        in_process: bool,
+        /// Write a JUnit XML report to this file.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Print the results as JSON on standard output (the summary goes to standard error).
+        #[arg(long)]
+        json: bool,
+        /// Write one APDU transcript per scenario into this folder (replayable with scriptor).
+        #[arg(long, value_name = "DIR")]
+        transcript_dir: Option<PathBuf>,
+        /// Show PIN bytes in transcripts and reports.
+        #[arg(long)]
+        show_pins: bool,
+        /// Only check the files: parse them, resolve cards and variables, run nothing.
+        #[arg(long)]
+        check: bool,
+        /// Run one scenario inside the current namespaces and print its result as JSON
+        /// (what `mynasim run` starts for each scenario).
+        #[arg(long, hide = true, value_name = "FILE")]
+        worker: Option<PathBuf>,
+    },
     /// List the PC/SC readers of the pcscd in PCSCLITE_CSOCK_NAME (or the system's), one
     /// line each: `present <reader>` or `empty <reader>`.
     PcscStatus,
@@ -133,8 +173,13 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("mynasim: {e:#}");
             let bad_input = e.chain().any(|c| {
-                c.downcast_ref::<ProfileError>().is_some() || c.downcast_ref::<LoadError>().is_some_and(LoadError::is_bad_input)
+                c.downcast_ref::<ProfileError>().is_some()
+                    || c.downcast_ref::<LoadError>().is_some_and(LoadError::is_bad_input)
+                    || c.downcast_ref::<scenario_run::BadScenarios>().is_some()
             });
+            if e.chain().any(|c| c.downcast_ref::<scenario_run::ScenariosFailed>().is_some()) {
+                return ExitCode::from(1);
+            }
             if bad_input {
                 ExitCode::from(2)
             } else {
@@ -194,6 +239,14 @@ fn run(cli: Cli) -> Result<()> {
             run_bench(seconds, pcsc, rounds, !no_socket_fix)
         }
         Commands::PcscStatus => pcsc_status(),
+        Commands::Run { paths, jobs, in_process, junit, json, transcript_dir, show_pins, check, worker } => {
+            init_logging(&cli.log, None)?;
+            let options = scenario_run::RunArgs { paths, jobs, in_process, junit, json, transcript_dir, show_pins, check };
+            match worker {
+                Some(file) => scenario_run::worker(&file, show_pins),
+                None => scenario_run::run(options),
+            }
+        }
         Commands::Check { profile } => {
             init_logging(&cli.log, None)?;
             run_checks(profile)

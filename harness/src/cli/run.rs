@@ -1,0 +1,157 @@
+//! `mynasim run`: check every scenario file, run them `--jobs` at a time, print progress
+//! and a summary, write the reports asked for.
+
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use mynasim_harness::scenario::report::{json, junit, summary, transcript};
+use mynasim_harness::scenario::result::{Outcome, ScenarioResult};
+use mynasim_harness::scenario::suite::{self, SuiteOptions};
+use mynasim_harness::scenario::worker::{self, WorkerOptions};
+use mynasim_harness::scenario::{discover, load, LoadedScenario};
+
+/// What `mynasim run` was asked.
+pub struct RunArgs {
+    pub paths: Vec<PathBuf>,
+    pub jobs: Option<usize>,
+    pub in_process: bool,
+    pub junit: Option<PathBuf>,
+    pub json: bool,
+    pub transcript_dir: Option<PathBuf>,
+    pub show_pins: bool,
+    pub check: bool,
+}
+
+/// Some scenario files are invalid (exit code 2); their errors were printed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} scenario file(s) are invalid; nothing ran")]
+pub struct BadScenarios(pub usize);
+
+/// Some scenarios failed (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0} scenario(s) failed")]
+pub struct ScenariosFailed(pub usize);
+
+/// Loads every file; all errors are printed before giving up.
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>> {
+    let paths = if paths.is_empty() { vec![PathBuf::from("scenarios")] } else { paths.to_vec() };
+    let files = discover(&paths).map_err(|e| anyhow::anyhow!("{e}")).context(BadScenarios(1))?;
+    if files.is_empty() {
+        return Err(anyhow::anyhow!("no scenario files (*.yaml) under {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")))
+            .context(BadScenarios(0));
+    }
+    let mut loaded = Vec::new();
+    let mut bad = 0;
+    for file in &files {
+        match load(file) {
+            Ok(s) => loaded.push(s),
+            Err(e) => {
+                bad += 1;
+                eprintln!("error: {e}\n");
+            }
+        }
+    }
+    if bad > 0 {
+        return Err(BadScenarios(bad).into());
+    }
+    Ok(loaded)
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let scenarios = load_all(&args.paths)?;
+    if args.check {
+        for s in &scenarios {
+            println!("ok {} ({} steps, {})", s.file.display(), s.doc.steps.len(), if s.needs_pcscd { "pcscd" } else { "APDUs only" });
+        }
+        return Ok(());
+    }
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    let options = SuiteOptions {
+        mynasim: std::env::current_exe().context("cannot find the mynasim binary")?,
+        jobs,
+        in_process: args.in_process,
+        worker: WorkerOptions { show_pins: args.show_pins },
+    };
+    if !args.in_process {
+        if let Some(why) = worker::pcscd_unavailable() {
+            eprintln!("note: no private pcscd here ({why}); APDU-only scenarios run in process, the others are skipped");
+        }
+    }
+    let total = scenarios.len();
+    let done = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    let terminal = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    // Scenario lines go to standard output, unless it carries the JSON.
+    let human = |text: &str| {
+        if args.json {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    };
+    let progress = |result: &ScenarioResult| {
+        let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+        if result.outcome == Outcome::Failed {
+            failed.fetch_add(1, Ordering::SeqCst);
+        }
+        if terminal {
+            eprint!("\r\x1b[K");
+        }
+        human(&summary::line(result));
+        if terminal {
+            eprint!("{}", summary::progress(n, total, failed.load(Ordering::SeqCst)));
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let results = suite::run_all(&scenarios, &options, &progress);
+    if terminal {
+        eprint!("\r\x1b[K");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    for r in results.iter().filter(|r| r.outcome == Outcome::Failed) {
+        human(&format!("\n{}", summary::failure(r)));
+    }
+    human(&summary::totals(&results, seconds));
+    if let Some(path) = &args.junit {
+        write_report(path, junit::render(&results, seconds).as_bytes())?;
+    }
+    if let Some(dir) = &args.transcript_dir {
+        transcript::write_all(&results, dir).with_context(|| format!("cannot write transcripts to {}", dir.display()))?;
+    }
+    if args.json {
+        println!("{}", json::render(&results, seconds)?);
+    }
+    let failures = results.iter().filter(|r| r.outcome == Outcome::Failed).count();
+    if failures > 0 {
+        return Err(ScenariosFailed(failures).into());
+    }
+    Ok(())
+}
+
+fn write_report(path: &Path, data: &[u8]) -> Result<()> {
+    mynasim_harness::load::write_atomically(path, data).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `mynasim run --worker FILE`: one scenario inside the namespaces `mynasim run` made,
+/// its result as JSON on standard output.
+pub fn worker(file: &Path, show_pins: bool) -> Result<()> {
+    // The parent holds our standard input open; its end means the parent is gone: leave,
+    // and the kernel ends everything in our PID namespace with us.
+    std::thread::spawn(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        std::process::exit(3);
+    });
+    let scenario = load(file).map_err(|e| anyhow::anyhow!("{e}")).context(BadScenarios(1))?;
+    let result = worker::run_in_sandbox(&scenario, &WorkerOptions { show_pins });
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, &result)?;
+    writeln!(out)?;
+    out.flush()?;
+    // Leave at once: card threads are still serving, and the namespace ends with us.
+    std::process::exit(0);
+}

@@ -1,0 +1,129 @@
+//! The one result type of a scenario run. The runner produces it; every report (summary,
+//! JUnit, JSON, transcripts) only reads it. It crosses from a worker process to the parent
+//! as JSON.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::format::Pos;
+
+/// How a scenario ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every step passed.
+    Passed,
+    /// A step failed (or the scenario could not start).
+    Failed,
+    /// Not run (e.g. it needs pcscd and none is available).
+    Skipped,
+}
+
+/// Where the scenario ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// A private pcscd with vpcd, the cards on its slots.
+    Pcsc,
+    /// The cards in process, no pcscd.
+    InProcess,
+}
+
+/// A failed step: where, what was expected, what came back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The step's position in the file (`None`: before any step, e.g. the sandbox).
+    pub pos: Option<Pos>,
+    /// The step as a short text (`apdu 00 20 00 80 04 ********`).
+    pub step: String,
+    /// What failed, in a few words ("status word", "exit code", "program timed out").
+    pub title: String,
+    /// What was expected.
+    pub expected: Option<String>,
+    /// What came back.
+    pub actual: Option<String>,
+    /// More (program output, logs).
+    pub detail: Option<String>,
+}
+
+impl Failure {
+    /// A failure with a title only.
+    pub fn new(title: impl Into<String>) -> Failure {
+        Failure { pos: None, step: String::new(), title: title.into(), expected: None, actual: None, detail: None }
+    }
+
+    /// With what was expected and what came back.
+    pub fn differ(title: impl Into<String>, expected: impl Into<String>, actual: impl Into<String>) -> Failure {
+        Failure { expected: Some(expected.into()), actual: Some(actual.into()), ..Failure::new(title) }
+    }
+
+    /// With more detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Failure {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+/// One command and its answer, as the scenario saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exchange {
+    /// Which card.
+    pub card: String,
+    /// The command, hex; PIN bytes as `**` unless pins are shown.
+    pub command: String,
+    /// The answer, hex (data then SW), or `None` when none came.
+    pub response: Option<String>,
+    /// Round trip in microseconds.
+    pub micros: u64,
+    /// The step's line.
+    pub line: u32,
+}
+
+/// A scenario's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    /// The file.
+    pub file: PathBuf,
+    /// The scenario's name.
+    pub name: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Where it ran.
+    pub mode: Mode,
+    /// Why it was skipped, or notes such as "ran in process".
+    pub notes: Vec<String>,
+    /// The first failure.
+    pub failure: Option<Failure>,
+    /// Steps that ran (repeats counted each time).
+    pub steps_run: usize,
+    /// Seconds from start to end.
+    pub seconds: f64,
+    /// Seconds to set up the cards and pcscd (to the first step).
+    pub setup_seconds: f64,
+    /// Every APDU exchanged.
+    pub transcript: Vec<Exchange>,
+}
+
+impl ScenarioResult {
+    /// A result for a scenario that did not run.
+    pub fn skipped(file: PathBuf, name: String, mode: Mode, why: String) -> ScenarioResult {
+        ScenarioResult {
+            file,
+            name,
+            outcome: Outcome::Skipped,
+            mode,
+            notes: vec![why],
+            failure: None,
+            steps_run: 0,
+            seconds: 0.0,
+            setup_seconds: 0.0,
+            transcript: Vec::new(),
+        }
+    }
+
+    /// A result for a scenario that could not start or whose worker died.
+    pub fn broken(file: PathBuf, name: String, mode: Mode, failure: Failure) -> ScenarioResult {
+        ScenarioResult { outcome: Outcome::Failed, failure: Some(failure), notes: Vec::new(), ..ScenarioResult::skipped(file, name, mode, String::new()) }
+    }
+}

@@ -7,6 +7,8 @@ source ci/setup.sh
 install_packages
 install_cargo_tools
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-cargo nextest run --workspace --all-targets --no-fail-fast
+cargo nextest run --workspace --all-targets --no-fail-fast -E 'not binary(scenarios)'
+# The shipped scenarios, sharded in two as a CI matrix would (each exactly once).
+bash ci/scenario-partitions.sh 2
 cargo test --workspace --doc
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

@@ -13,16 +13,43 @@ use mynasim_harness::scenario::suite::{self, SuiteOptions};
 use mynasim_harness::scenario::worker::{self, WorkerOptions};
 use mynasim_harness::scenario::{discover, load, LoadedScenario};
 
-/// What `mynasim run` was asked.
-pub struct RunArgs {
-    pub paths: Vec<PathBuf>,
-    pub jobs: Option<usize>,
-    pub in_process: bool,
-    pub junit: Option<PathBuf>,
-    pub json: bool,
-    pub transcript_dir: Option<PathBuf>,
-    pub show_pins: bool,
-    pub check: bool,
+/// Run scenarios: YAML files that drive clients against cards in private pcscds, check
+/// the cards' state and inject faults. Prints a line per scenario and a summary.
+///
+/// Folders are searched for *.yaml (profiles/ folders skipped). Every file is checked
+/// before anything runs; a bad file is an error naming its line and column (exit 2).
+/// Each pcscd scenario runs in its own mount, network and PID namespaces; scenarios with
+/// APDU steps only run in process when pcscd is unavailable (or with --in-process).
+/// Exit codes: 0 all passed, 1 a scenario failed, 2 bad input.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Scenario files or folders (default: scenarios/).
+    paths: Vec<PathBuf>,
+    /// Scenarios at once (default: the number of cores).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Run every scenario in process, without pcscd (those that need it are skipped).
+    #[arg(long)]
+    in_process: bool,
+    /// Write a JUnit XML report to this file.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Print the results as JSON on standard output (the summary goes to standard error).
+    #[arg(long)]
+    json: bool,
+    /// Write one APDU transcript per scenario into this folder (replayable with scriptor).
+    #[arg(long, value_name = "DIR")]
+    transcript_dir: Option<PathBuf>,
+    /// Show PIN bytes in transcripts and reports.
+    #[arg(long)]
+    show_pins: bool,
+    /// Only check the files: parse them, resolve cards and variables, run nothing.
+    #[arg(long)]
+    check: bool,
+    /// Run one scenario inside the current namespaces and print its result as JSON
+    /// (what `mynasim run` starts for each scenario).
+    #[arg(long, hide = true, value_name = "FILE")]
+    worker: Option<PathBuf>,
 }
 
 /// Some scenario files are invalid (exit code 2); their errors were printed.
@@ -60,7 +87,11 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>> {
     Ok(loaded)
 }
 
-pub fn run(args: RunArgs) -> Result<()> {
+/// Runs `run`.
+pub fn run(args: Args) -> Result<()> {
+    if let Some(file) = &args.worker {
+        return worker(file, args.show_pins);
+    }
     let scenarios = load_all(&args.paths)?;
     if args.check {
         for s in &scenarios {
@@ -138,7 +169,7 @@ fn write_report(path: &Path, data: &[u8]) -> Result<()> {
 
 /// `mynasim run --worker FILE`: one scenario inside the namespaces `mynasim run` made,
 /// its result as JSON on standard output.
-pub fn worker(file: &Path, show_pins: bool) -> Result<()> {
+fn worker(file: &Path, show_pins: bool) -> Result<()> {
     // The parent holds our standard input open; its end means the parent is gone: leave,
     // and the kernel ends everything in our PID namespace with us.
     std::thread::spawn(|| {

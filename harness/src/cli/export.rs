@@ -1,0 +1,30 @@
+//! `mynasim export`: a card's certificates and keys as PEM files.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use mynasim_harness::keycache::DirKeyCache;
+use mynasim_harness::load::load_card;
+
+/// Write a card's certificates (PEM) and the common AP's internal-authentication public
+/// key to a folder: auth.pem, sign.pem, auth-ca.pem, sign-ca.pem, common-internal-auth.pub.pem.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Card profile (YAML); none = the default card.
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Output folder (created if missing).
+    out: PathBuf,
+}
+
+/// Runs `export`.
+pub fn run(args: Args) -> Result<()> {
+    let loaded = load_card(args.profile.as_deref(), &mut DirKeyCache::default_location())?;
+    for (file, path) in mynasim_harness::export::write_certificates(&loaded, &args.out)? {
+        match path {
+            Some(path) => outln!("{}", path.display()),
+            None => outln!("{file}: absent on this card"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! `mynasim inspect`: a card's holder, PIN counters and locks, certificate validity.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use mynasim_harness::keycache::DirKeyCache;
+use mynasim_harness::load::{load_card, LoadedCard};
+use mynasim_simulator::applets::{jpki, AppletId};
+use mynasim_simulator::pins::PinId;
+
+/// Print a card's state: PIN counters and locks, certificate validity.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Card profile (YAML); none = the default card.
+    profile: Option<PathBuf>,
+    /// Also print every PIN's value (a test card's, but still: only when asked).
+    #[arg(long)]
+    show_pins: bool,
+}
+
+/// Runs `inspect`.
+pub fn run(args: Args) -> Result<()> {
+    let loaded = load_card(args.profile.as_deref(), &mut DirKeyCache::default_location())?;
+    inspect(&loaded, args.show_pins)
+}
+
+fn inspect(loaded: &LoadedCard, show_pins: bool) -> Result<()> {
+    let card = &loaded.card;
+    let holder = &loaded.holder;
+    outln!("card {} ({})", card.card_id(), loaded.name);
+    outln!("holder: {}, born {}, {:?}, My Number {}", holder.name, holder.birth_date, holder.sex, holder.my_number);
+    outln!("address: {} (municipality {})", holder.address, holder.municipality_code);
+    outln!("card expires: {}", loaded.expires);
+    if let Some(path) = &loaded.state_file {
+        outln!("state file: {}", path.display());
+    }
+    outln!("PINs:");
+    for pin in PinId::ALL {
+        let record = card.pin(pin);
+        let status = if record.is_blocked() { "LOCKED" } else { "ok" };
+        let value = if show_pins && pin != PinId::TextReserved {
+            format!("  value {}", String::from_utf8_lossy(&record.value))
+        } else {
+            String::new()
+        };
+        outln!("  {:<40} {}/{} tries left  {status}{value}", pin.describe(), record.remaining, record.max_tries);
+    }
+    outln!("certificates:");
+    let now = openssl::asn1::Asn1Time::days_from_now(0).ok();
+    if let Some(applet) = card.applet(AppletId::Jpki) {
+        for (label, fid) in [
+            ("auth (000A)", jpki::AUTH_CERTIFICATE),
+            ("signature (0001)", jpki::SIGNATURE_CERTIFICATE),
+            ("auth CA (000B)", jpki::AUTH_CA_CERTIFICATE),
+            ("signature CA (0002)", jpki::SIGNATURE_CA_CERTIFICATE),
+        ] {
+            match applet.binary(fid).map(openssl::x509::X509::from_der) {
+                Some(Ok(cert)) => {
+                    let state = match &now {
+                        Some(now) if cert.not_after() < now => "EXPIRED",
+                        Some(now) if cert.not_before() > now => "NOT YET VALID",
+                        _ => "valid",
+                    };
+                    outln!("  {label:<20} {} → {}  {state}", cert.not_before(), cert.not_after());
+                }
+                _ => outln!("  {label:<20} absent"),
+            }
+        }
+    }
+    Ok(())
+}

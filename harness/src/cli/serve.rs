@@ -1,0 +1,120 @@
+//! `mynasim serve`: cards through vpcd, to the system pcscd or a private one.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use mynasim_harness::keycache::DirKeyCache;
+use mynasim_harness::load::load_card;
+use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxOptions};
+use mynasim_harness::vpcd;
+
+use super::pcsc_status::wait_for_cards;
+
+/// Serve cards through vpcd: to the system pcscd (default) or a private one (--private).
+///
+/// System mode connects card n to the vpcd slot at 127.0.0.1:35963+n (Debian's vpcd
+/// listens there by default). Private mode starts an isolated pcscd and prints the
+/// PCSCLITE_CSOCK_NAME to export; clients then see only these cards.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Card profiles (YAML); none = one default card.
+    profiles: Vec<PathBuf>,
+    /// Start a private pcscd in its own mount and network namespace.
+    #[arg(long)]
+    private: bool,
+    /// vpcd address of the first card (HOST:PORT); card n uses PORT+n.
+    #[arg(long, default_value = "127.0.0.1:35963", conflicts_with = "private")]
+    vpcd: String,
+    /// Write the APDU transcript (`> command` / `< response`, PINs masked) to this file.
+    #[arg(long)]
+    pub transcript: Option<PathBuf>,
+    /// Create this file once pcscd has powered the card (used by the sandbox).
+    #[arg(long, hide = true)]
+    ready_file: Option<PathBuf>,
+    /// Serve a trivial card answering 90 00 to everything (benchmark baseline).
+    #[arg(long, hide = true)]
+    null_card: bool,
+    /// Leave TCP_NODELAY/TCP_QUICKACK off (to measure the 44 ms stall they remove).
+    #[arg(long, hide = true)]
+    no_socket_fix: bool,
+}
+
+/// Runs `serve`; `log` is the log filter, passed on to the cards of a private sandbox.
+pub fn run(args: Args, log: &str) -> Result<()> {
+    if args.private {
+        serve_private(args.profiles, args.transcript, log)
+    } else {
+        serve_system(args.profiles, &args.vpcd, args.ready_file, args.null_card, !args.no_socket_fix)
+    }
+}
+
+fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>, null_card: bool, socket_fix: bool) -> Result<()> {
+    let (host, port) = vpcd.rsplit_once(':').context("--vpcd must be HOST:PORT")?;
+    let port: u16 = port.parse().context("--vpcd port must be a number")?;
+    let profiles: Vec<Option<PathBuf>> = if profiles.is_empty() { vec![None] } else { profiles.into_iter().map(Some).collect() };
+    let mut cache = DirKeyCache::default_location();
+    let mut cards: Vec<Box<dyn vpcd::VirtualCard + Send>> = Vec::new();
+    if null_card {
+        cards.push(Box::new(vpcd::NullCard));
+    } else {
+        for profile in &profiles {
+            cards.push(Box::new(load_card(profile.as_deref(), &mut cache)?));
+        }
+    }
+    let count = cards.len();
+    let mut threads = Vec::new();
+    for (n, mut card) in cards.into_iter().enumerate() {
+        let addr = format!("{host}:{}", port + n as u16);
+        let ready = ready_file.clone();
+        threads.push(std::thread::spawn(move || vpcd::serve(card.as_mut(), &addr, ready.as_deref(), socket_fix)));
+    }
+    if ready_file.is_none() {
+        // Standing alone (not inside a sandbox): say when clients can use the cards.
+        match wait_for_cards(count, std::time::Duration::from_secs(30)) {
+            Ok(readers) => outln!("ready: {} in {}", if count == 1 { "card" } else { "cards" }, readers.join(", ")),
+            Err(e) => eprintln!("mynasim: {e:#} (the cards keep waiting for vpcd)"),
+        }
+    }
+    for thread in threads {
+        match thread.join() {
+            Ok(result) => result?,
+            Err(_) => anyhow::bail!("a card thread panicked"),
+        }
+    }
+    Ok(())
+}
+
+
+fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str) -> Result<()> {
+    let mut options = SandboxOptions::new(std::env::current_exe().context("cannot find the mynasim binary")?);
+    if !profiles.is_empty() {
+        // Check the profiles here, so errors show before the sandbox starts.
+        let mut cache = DirKeyCache::default_location();
+        for p in &profiles {
+            load_card(Some(p), &mut cache)?;
+        }
+        options.cards = profiles.into_iter().map(|p| CardSource::Profile(Some(p))).collect();
+    }
+    options.serve_args = vec!["--log".into(), log.into()];
+    if let Some(path) = transcript {
+        options.serve_args.extend(["--transcript".into(), std::path::absolute(path)?.display().to_string()]);
+    }
+    // The handler is in place before the sandbox starts, so Ctrl-C (or SIGTERM) during the
+    // start tears down what was started, too.
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let flag = std::sync::Arc::clone(&cancel);
+    ctrlc::set_handler(move || {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = tx.send(());
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    options.cancel = Some(cancel);
+    let sandbox = Sandbox::start(&options)?;
+    outln!("export PCSCLITE_CSOCK_NAME={}", sandbox.socket().display());
+    outln!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.cards.len());
+    let _ = rx.recv();
+    drop(sandbox);
+    Ok(())
+}
+

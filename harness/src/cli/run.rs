@@ -77,7 +77,7 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>> {
             Ok(s) => loaded.push(s),
             Err(e) => {
                 bad += 1;
-                eprintln!("error: {e}\n");
+                eprintln!("{e}\n");
             }
         }
     }

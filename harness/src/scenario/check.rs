@@ -29,16 +29,23 @@ impl ScenarioError {
     }
 
     fn plain(file: &Path, what: impl std::fmt::Display) -> ScenarioError {
-        ScenarioError { file: file.to_path_buf(), pos: None, message: format!("{}: {what}", file.display()) }
+        ScenarioError { file: file.to_path_buf(), pos: None, message: format!("error: {}: {what}", file.display()) }
     }
 }
 
-/// `file:line:column: message`, then the line and a caret under the column.
+/// `error: message`, then `--> file:line:column`, the line and a caret under the column
+/// (the layout serde-saphyr gives parse errors, so all errors read alike).
 pub fn render(file: &Path, text: &str, pos: Pos, message: &str) -> String {
-    let mut out = format!("{}:{}:{}: {message}", file.display(), pos.line, pos.column);
+    render_labeled("error", file, text, pos, message)
+}
+
+/// [`render`] with another label than `error` (`failed` for a failing step).
+pub fn render_labeled(label: &str, file: &Path, text: &str, pos: Pos, message: &str) -> String {
+    let mut out = format!("{label}: {message}\n --> {}:{}:{}", file.display(), pos.line, pos.column);
     if let Some(line) = text.lines().nth(pos.line.saturating_sub(1) as usize) {
         let gutter = pos.line.to_string();
-        out.push_str(&format!("\n {gutter} | {line}\n {} | {}^", " ".repeat(gutter.len()), " ".repeat(pos.column.saturating_sub(1) as usize)));
+        let pad = " ".repeat(gutter.len());
+        out.push_str(&format!("\n{pad} |\n{gutter} | {line}\n{pad} | {}^", " ".repeat(pos.column.saturating_sub(1) as usize)));
     }
     out
 }

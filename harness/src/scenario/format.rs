@@ -1008,7 +1008,7 @@ impl TryFrom<RawStep> for Step {
         ];
         let misplaced = |keys: &[(&str, bool)], owner: &str| -> Result<(), String> {
             match keys.iter().find(|(_, set)| *set) {
-                Some((key, _)) => Err(format!("`{key}` belongs to {owner} steps, not to a `{keyword}` step")),
+                Some((key, _)) => Err(format!("`{key}` belongs to {owner} steps, not to this `{keyword}` step")),
                 None => Ok(()),
             }
         };
@@ -1020,10 +1020,10 @@ impl TryFrom<RawStep> for Step {
             misplaced(&run_keys, "run and shell")?;
         }
         if r.save.is_some() && keyword != "apdu" && !is_run {
-            return Err(format!("`save` belongs to apdu, run and shell steps, not to a `{keyword}` step"));
+            return Err(format!("`save` belongs to apdu, run and shell steps, not to this `{keyword}` step"));
         }
         if r.steps.is_some() && keyword != "repeat" {
-            return Err(format!("`steps` belongs to repeat blocks, not to a `{keyword}` step"));
+            return Err(format!("`steps` belongs to repeat blocks, not to this `{keyword}` step"));
         }
         let save = r.save.unwrap_or_default();
         let kind = match keyword {

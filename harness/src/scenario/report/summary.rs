@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::scenario::check::render;
+use crate::scenario::check::render_labeled;
 use crate::scenario::result::{Outcome, ScenarioResult};
 
 /// APDUs shown before a failure.
@@ -59,9 +59,9 @@ pub fn failure(result: &ScenarioResult) -> String {
     let text = std::fs::read_to_string(&result.file).unwrap_or_default();
     let title = if f.step.is_empty() { f.title.clone() } else { format!("{}: {}", f.step, f.title) };
     match f.pos {
-        Some(pos) => out.push_str(&render(&result.file, &text, pos, &title)),
+        Some(pos) => out.push_str(&render_labeled("failed", &result.file, &text, pos, &title)),
         None => {
-            let _ = write!(out, "{}: {title}", result.file.display());
+            let _ = write!(out, "failed: {title}\n --> {}", result.file.display());
         }
     }
     out.push('\n');

@@ -748,28 +748,32 @@ impl Running {
             self.type_in(master, &typed)?;
             self.type_in(master, eofs)?;
         }
-        let mut from = 0;
+        // Prompts are looked for on the terminal (where programs that read a PIN show
+        // them) and on standard output (where a plain `printf 'PIN: '; read x` writes).
+        let (mut from, mut from_out) = (0, 0);
         for (prompt, pattern) in prompts.iter().zip(patterns) {
             let found = self.wait_until(deadline, |streams, exit| {
                 let shown = streams.err.data.get(from..).unwrap_or_default();
-                match pattern.find(shown) {
-                    Some(m) => Some(Ok(from + m.end())),
-                    None if streams.err.closed && exit.is_some() => Some(Err(exit)),
-                    None => None,
+                let printed = streams.out.data.get(from_out..).unwrap_or_default();
+                match (pattern.find(shown), pattern.find(printed)) {
+                    (Some(m), _) => Some(Ok((from + m.end(), streams.out.data.len().max(from_out)))),
+                    (None, Some(m)) => Some(Ok((streams.err.data.len().max(from), from_out + m.end()))),
+                    (None, None) if streams.err.closed && exit.is_some() => Some(Err(exit)),
+                    (None, None) => None,
                 }
             });
-            let never_came = |seen: &[u8], ended| ProgramError::PromptNeverCame {
-                expect: prompt.expect.as_str().to_owned(),
-                seen: tail(seen),
-                waited: start.elapsed(),
-                ended,
-            };
-            from = match found {
-                Ok(Ok(end)) => end,
-                Ok(Err(ended)) => return Err(never_came(&self.shared.lock().err.data, ended)),
-                Err(stop) => {
-                    return Err(self.stopped(stop, |streams| never_came(&streams.err.data, None)))
+            // What the program showed: the terminal, and standard output after it.
+            let never_came = |streams: &Streams, ended| {
+                let mut seen = tail(&streams.err.data);
+                if !streams.out.data.is_empty() {
+                    seen = format!("{seen}\" and on standard output \"{}", tail(&streams.out.data));
                 }
+                ProgramError::PromptNeverCame { expect: prompt.expect.as_str().to_owned(), seen, waited: start.elapsed(), ended }
+            };
+            (from, from_out) = match found {
+                Ok(Ok(ends)) => ends,
+                Ok(Err(ended)) => return Err(never_came(&self.shared.lock(), ended)),
+                Err(stop) => return Err(self.stopped(stop, |streams| never_came(streams, None))),
             };
             if prompt.secret {
                 let asked = Instant::now();

@@ -118,7 +118,10 @@ pub fn load(file: &Path) -> Result<LoadedScenario, ScenarioError> {
         pos: e.location().map(|l| Pos::of(&l)),
         message: e.render_with_options(serde_saphyr::render_options! { source_name: Some(&source) }),
     })?;
-    let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     let at = |pos: Pos, what: String| ScenarioError::at(file, &text, pos, what);
 
     if doc.card.is_some() && doc.cards.is_some() {
@@ -131,9 +134,11 @@ pub fn load(file: &Path) -> Result<LoadedScenario, ScenarioError> {
         _ => vec![("card".to_owned(), None)],
     };
     if declared.is_empty() || declared.len() > crate::sandbox::MAX_CARDS {
-        return Err(ScenarioError::plain(
-            file,
-            format!("a scenario has 1 to {} cards (vpcd serves two slots per pcscd), this one has {}", crate::sandbox::MAX_CARDS, declared.len()),
+        let pos = declared.iter().find_map(|(_, c)| c.map(|c| Pos::of(&c.referenced))).map_or(Pos { line: 1, column: 1 }, |p| Pos { line: p.line.saturating_sub(1).max(1), column: 1 });
+        let pos = text.lines().position(|l| l.starts_with("cards:")).map_or(pos, |i| Pos { line: i as u32 + 1, column: 1 });
+        return Err(at(
+            pos,
+            format!("a scenario has 1 to {} cards (vpcd serves two slots per pcscd), this one has {}; split it into scenarios", crate::sandbox::MAX_CARDS, declared.len()),
         ));
     }
     let mut cards = Vec::new();

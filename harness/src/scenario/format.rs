@@ -644,6 +644,14 @@ pub struct PromptSpec {
     pub expect: Regex,
     /// What to type (a newline follows).
     pub send: TextTemplate,
+    /// The answer is a secret (default true): typed only once the program has turned the
+    /// terminal's echo off, as PIN prompts do, and never shown. `false` for visible input.
+    #[serde(default = "yes")]
+    pub secret: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The expected exit code: a number or `any`.

@@ -32,12 +32,23 @@ pub(super) fn run(cx: &mut Context<'_>, step: &RunStep) -> Result<(), Failure> {
         (None, None) => Input::Null,
     };
     for p in &step.prompts {
-        spec.prompts.push(Prompt { expect: p.expect.0.regex.clone(), send: expand(cx, &p.send)?, secret: true });
+        spec.prompts.push(Prompt { expect: p.expect.0.regex.clone(), send: expand(cx, &p.send)?, secret: p.secret });
     }
     spec.terminal = step.terminal;
     spec.timeout = step.timeout.min(cx.deadline.saturating_duration_since(std::time::Instant::now()));
     spec.output_cap = step.output_cap;
-    let outcome = run_program(&spec).map_err(|e| Failure::new(format!("the program did not run to its end: {e}")))?;
+    let outcome = run_program(&spec).map_err(|e| {
+        use crate::process::ProgramError as E;
+        let (expected, actual) = match &e {
+            E::PromptNeverCame { expect, seen, .. } => (format!("the prompt /{expect}/"), format!("the terminal showed \"{seen}\"")),
+            E::TimedOut { after, .. } => (format!("the program ends within {after:?}"), "still running; killed".to_owned()),
+            E::OutputCap { stream, cap } => (format!("at most {cap} bytes on {stream}"), "more; killed".to_owned()),
+            E::EchoStayedOn { expect, .. } => (format!("echo turned off after /{expect}/ (a secret prompt)"), "echo stayed on; add `secret: false` for visible input".to_owned()),
+            E::NotFound { program } => ("an installed program".to_owned(), format!("`{program}` not found")),
+            _ => ("the program runs to its end".to_owned(), e.to_string()),
+        };
+        Failure::differ("program", expected, actual).with_detail(e.to_string())
+    })?;
     let stdout = String::from_utf8_lossy(&outcome.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&outcome.stderr).into_owned();
     let output = || format!("stdout: {}\nstderr: {}", excerpt(&stdout, 600), excerpt(&stderr, 600));

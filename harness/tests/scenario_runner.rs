@@ -1,0 +1,405 @@
+//! `mynasim run` end to end: malformed scenario files are refused before anything runs
+//! (exit 2, `FILE:LINE:COLUMN`, what to write instead), failing scenarios are reported
+//! where they fail (exit 1, expected/actual, the last APDUs), the JUnit/JSON/transcript
+//! reports, isolation of parallel scenarios, and the in-process mode.
+//!
+//! Fixtures: `tests/fixtures/` (never part of the shipped `scenarios/` suite).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxOptions};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+const MARKER_SCENARIO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/marker/writes-marker.yaml");
+const MARKER_VAR: &str = "MYNASIM_TEST_MARKER";
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(FIXTURES).join(rel)
+}
+
+fn mynasim_run(args: &[&str], envs: &[(&str, &Path)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mynasim"));
+    command.arg("run").args(args);
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn both(o: &Output) -> String {
+    format!("--- exit {:?}\n--- stdout\n{}\n--- stderr\n{}", o.status.code(), stdout(o), stderr(o))
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Malformed scenarios: exit 2, position, a hint, and nothing runs.
+// ---------------------------------------------------------------------------------------
+
+/// Copies the bad fixture and the marker-writing valid scenario into one folder, runs the
+/// folder, and checks the refusal: exit 2, `FILE:LINE[:COLUMN]`, the hint, no scenario
+/// line, no marker.
+fn assert_refused(name: &str, line: u32, column: Option<u32>, hint: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite");
+    std::fs::create_dir(&suite).unwrap();
+    let bad = suite.join(name);
+    std::fs::copy(fixture(&format!("bad-scenarios/{name}")), &bad).unwrap();
+    // Sorted after most bad names and before some: the order must not matter.
+    std::fs::copy(MARKER_SCENARIO, suite.join("m-valid-writes-marker.yaml")).unwrap();
+    let marker = dir.path().join("marker");
+    let out = mynasim_run(&["--jobs", "2", suite.to_str().unwrap()], &[(MARKER_VAR, &marker)]);
+    let err = stderr(&out);
+    let all = both(&out);
+    assert_eq!(out.status.code(), Some(2), "{name}: {all}");
+    let at = match column {
+        Some(c) => format!("{}:{line}:{c}", bad.display()),
+        None => format!("{}:{line}:", bad.display()),
+    };
+    assert!(err.contains(&at), "{name}: stderr does not name {at}\n{all}");
+    assert!(err.contains(hint), "{name}: stderr does not say {hint:?}\n{all}");
+    assert!(err.contains("nothing ran"), "{name}: {all}");
+    let out_text = stdout(&out);
+    assert!(!out_text.lines().any(|l| l.starts_with("ok ") || l.starts_with("FAIL") || l.starts_with("skip")), "{name}: a scenario ran\n{all}");
+    assert!(!out_text.contains("passed"), "{name}: {all}");
+    assert!(!marker.exists(), "{name}: the valid scenario beside the bad file ran (marker written)\n{all}");
+}
+
+/// The control for [`assert_refused`]: alone, the marker scenario does run and write it.
+#[test]
+fn marker_scenario_writes_its_marker_when_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("marker");
+    let out = mynasim_run(&[MARKER_SCENARIO], &[(MARKER_VAR, &marker)]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert!(stdout(&out).contains("1 passed"), "{}", both(&out));
+    assert!(marker.exists(), "{}", both(&out));
+}
+
+macro_rules! refused {
+    ($($test:ident: $file:literal, $line:literal, $column:expr, $hint:literal;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                assert_refused($file, $line, $column, $hint);
+            }
+        )*
+    };
+}
+
+refused! {
+    refuses_yaml_syntax_error: "yaml-syntax.yaml", 4, Some(4), "did not find expected '-' indicator";
+    refuses_unknown_step_key: "unknown-step-key.yaml", 3, Some(5), "unknown field `apdo`, expected one of name, on, apdu";
+    refuses_unknown_top_level_key: "unknown-top-level-key.yaml", 2, Some(1), "unknown field `descripton`, expected one of name, description";
+    refuses_unknown_step_option: "unknown-step-option.yaml", 4, Some(5), "unknown field `sww`, expected one of name, on, apdu, sw";
+    // The step-shape errors point at the step (its first key), not at the stray option.
+    refuses_option_of_another_step_kind: "option-of-another-kind.yaml", 4, Some(5), "`exit` belongs to run and shell steps";
+    refuses_two_step_keys: "two-step-keys.yaml", 4, Some(5), "has apdu and sleep; split it into steps";
+    refuses_step_without_step_key: "no-step-key.yaml", 4, Some(5), "a step needs one of: apdu, run, shell";
+    refuses_bad_hex: "bad-hex.yaml", 3, Some(11), "write bytes as hex pairs such as \"00 A4 04 0C\"";
+    refuses_odd_hex_digits: "odd-hex.yaml", 3, Some(11), "every byte is two digits";
+    refuses_sw_with_non_hex_digit: "bad-sw-digit.yaml", 4, Some(9), "write four hex digits, `x` for any digit";
+    refuses_sw_with_three_digits: "bad-sw-length.yaml", 4, Some(9), "a status word is two bytes, e.g. \"9000\"";
+    refuses_bad_data_pattern: "bad-data-pattern.yaml", 4, Some(11), "write bytes as hex, `x` for any digit";
+    refuses_bad_regex: "bad-regex.yaml", 4, Some(20), "unclosed group";
+    refuses_bad_duration: "bad-duration.yaml", 4, Some(14), "write e.g. \"300ms\", \"2s\" or \"1m\"";
+    refuses_missing_profile: "missing-profile.yaml", 2, Some(7), "write the name of a file in a profiles/ folder above the scenario";
+    refuses_inline_profile_with_bad_field: "inline-profile-bad-field.yaml", 2, Some(47), "must be exactly 4 digits";
+    refuses_undefined_variable: "undefined-variable.yaml", 4, Some(5), "define it under `vars:` or `save:` it in an earlier step";
+    refuses_variable_used_before_its_save: "variable-before-save.yaml", 4, Some(5), "variable `later` is not defined here; define it under `vars:`";
+    refuses_unknown_card_fact: "no-such-card-fact.yaml", 4, Some(5), "a card's facts are card.name, card.my_number";
+    refuses_unclosed_reference: "malformed-reference.yaml", 4, Some(11), "write `${name}`";
+    refuses_on_naming_no_card: "on-no-card.yaml", 6, Some(5), "this scenario's cards are alice, bob";
+    refuses_unchanged_since_naming_no_earlier_step: "unchanged-since-no-step.yaml", 4, Some(5), "name a step with `name:` before this one, or write `start`";
+    refuses_program_not_installed: "run-not-installed.yaml", 3, Some(5), "install it, give its full path, or use `shell:`";
+    refuses_bad_exit_value: "bad-exit.yaml", 4, Some(11), "write a number, `failure` (any non-zero) or `any`";
+    refuses_office_reset_of_sign: "office-reset-sign.yaml", 3, Some(5), "reset with kiosk_reset: sign";
+    refuses_fault_with_two_kinds: "fault-two-kinds.yaml", 3, Some(5), "a fault step sets one of: latency, sw, tear";
+}
+
+/// More than two cards: refused, and nothing runs, but the message has no position.
+#[test]
+fn refuses_three_cards_without_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("three-cards.yaml");
+    std::fs::copy(fixture("bad-scenarios/three-cards.yaml"), &bad).unwrap();
+    std::fs::copy(MARKER_SCENARIO, dir.path().join("valid.yaml")).unwrap();
+    let marker = dir.path().join("marker");
+    let out = mynasim_run(&[dir.path().to_str().unwrap()], &[(MARKER_VAR, &marker)]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    assert!(stderr(&out).contains("a scenario has 1 to 2 cards"), "{}", both(&out));
+    assert!(!marker.exists(), "{}", both(&out));
+}
+
+#[test]
+fn refuses_three_cards_at_the_cards_key() {
+    // `cards:` is line 2, column 1; the third card `carol:` is line 5, column 3.
+    assert_refused("three-cards.yaml", 2, Some(1), "a scenario has 1 to 2 cards");
+}
+
+/// Every bad fixture is covered by a test above.
+#[test]
+fn every_bad_fixture_has_a_test() {
+    let source = include_str!("scenario_runner.rs");
+    for entry in std::fs::read_dir(fixture("bad-scenarios")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(source.contains(&format!("\"{name}\"")), "no test for bad-scenarios/{name}");
+    }
+}
+
+/// All bad files of a folder are reported, not just the first.
+#[test]
+fn every_invalid_file_is_reported_in_one_run() {
+    let out = mynasim_run(&["--check", &format!("{FIXTURES}/bad-scenarios")], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    let count = std::fs::read_dir(fixture("bad-scenarios")).unwrap().count();
+    assert!(stderr(&out).contains(&format!("{count} scenario file(s) are invalid; nothing ran")), "{}", both(&out));
+}
+
+#[test]
+fn missing_profile_hint_names_a_folder_for_relative_paths() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mynasim"))
+        .args(["run", "--check", "missing-profile.yaml"])
+        .current_dir(fixture("bad-scenarios"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("or a path relative to \n"), "the hint names no folder:\n{err}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Failing scenarios: exit 1, the failing step's file:line, expected/actual, last APDUs.
+// ---------------------------------------------------------------------------------------
+
+fn run_failing(name: &str) -> (Output, String) {
+    let file = fixture(&format!("failing/{name}"));
+    let out = mynasim_run(&[file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1), "{name}: {}", both(&out));
+    let text = stdout(&out);
+    assert!(text.lines().any(|l| l.starts_with("FAIL ")), "{name}: {}", both(&out));
+    assert!(text.contains("1 scenarios: 0 passed, 1 failed"), "{name}: {}", both(&out));
+    (out, format!("{}:", file.display()))
+}
+
+/// `line`: the failing step; `last_apdu_line`: the step of the last APDU sent.
+fn assert_apdu_failure(name: &str, line: u32, last_apdu_line: u32, expected: &str, actual: &str) {
+    let (out, prefix) = run_failing(name);
+    let text = stdout(&out);
+    assert!(text.contains(&format!("{prefix}{line}:5")), "{name}: no {prefix}{line}:5\n{}", both(&out));
+    assert!(text.contains(&format!("   expected: {expected}")), "{name}: {}", both(&out));
+    assert!(text.contains(&format!("   actual:   {actual}")), "{name}: {}", both(&out));
+    assert!(text.contains("   last APDUs ("), "{name}: {}", both(&out));
+    assert!(text.contains(&format!("     line {last_apdu_line:>3}  > ")), "{name}: the last APDUs do not show line {last_apdu_line}\n{}", both(&out));
+}
+
+#[test]
+fn failing_wrong_status_word() {
+    assert_apdu_failure("wrong-sw.yaml", 5, 5, "63C2", "63C3");
+}
+
+#[test]
+fn failing_data_mismatch() {
+    assert_apdu_failure("data-mismatch.yaml", 5, 5, "4 bytes matching the pattern", "30 82");
+}
+
+#[test]
+fn failing_state_mismatch() {
+    assert_apdu_failure("state-mismatch.yaml", 7, 5, "3", "2");
+}
+
+#[test]
+fn failing_prompt_never_comes() {
+    let (out, prefix) = run_failing("prompt-never-comes.yaml");
+    let text = stdout(&out);
+    assert!(text.contains(&format!("{prefix}3:5")), "{}", both(&out));
+    assert!(text.contains("prompt /PIN:/ did not appear within"), "{}", both(&out));
+}
+
+#[test]
+fn failing_run_times_out() {
+    let (out, prefix) = run_failing("run-times-out.yaml");
+    let text = stdout(&out);
+    assert!(text.contains(&format!("{prefix}3:5")), "{}", both(&out));
+    assert!(text.contains("did not finish within 300ms and was killed"), "{}", both(&out));
+}
+
+#[test]
+fn failing_run_steps_show_expected_and_actual() {
+    for name in ["run-times-out.yaml", "prompt-never-comes.yaml"] {
+        let (out, _) = run_failing(name);
+        let text = stdout(&out);
+        assert!(text.contains("   expected: ") && text.contains("   actual:   "), "{name}: {}", both(&out));
+    }
+}
+
+#[test]
+fn prompt_failure_quotes_what_the_terminal_showed() {
+    let (out, _) = run_failing("prompt-never-comes.yaml");
+    // Not the quoted source line (which also says hello): what the program showed, in the
+    // message (`echo` writes to standard output, not the terminal).
+    assert!(stdout(&out).contains("on standard output \"hello"), "{}", both(&out));
+}
+
+#[test]
+fn prompt_that_appears_is_answered() {
+    let out = mynasim_run(&[fixture("prompt/prompt-answered.yaml").to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Reports: JUnit, JSON, transcripts, and a transcript replayed by scriptor.
+// ---------------------------------------------------------------------------------------
+
+/// The value of `attr="..."` in the first tag named `tag`.
+fn attribute(xml: &str, tag: &str, attr: &str) -> Option<String> {
+    let start = xml.find(&format!("<{tag} "))?;
+    let end = start + xml[start..].find('>')?;
+    let head = &xml[start..end];
+    let at = head.find(&format!(" {attr}=\""))? + attr.len() + 3;
+    Some(head[at..at + head[at..].find('"')?].to_owned())
+}
+
+#[test]
+fn junit_counts_and_names_the_failing_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let xml_path = dir.path().join("junit.xml");
+    let out = mynasim_run(&["--junit", xml_path.to_str().unwrap(), &format!("{FIXTURES}/report")], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let xml = std::fs::read_to_string(&xml_path).unwrap();
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    for tag in ["testsuites", "testsuite"] {
+        assert_eq!(attribute(&xml, tag, "tests").as_deref(), Some("2"), "{xml}");
+        assert_eq!(attribute(&xml, tag, "failures").as_deref(), Some("1"), "{xml}");
+    }
+    assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
+    assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+    let message = attribute(&xml, "failure", "message").unwrap();
+    assert!(message.contains("status word") && message.contains("(line 5)"), "{message}");
+    assert!(xml.contains("fails.yaml:5:5"), "{xml}");
+}
+
+#[test]
+fn json_report_parses_with_totals_and_outcomes() {
+    let out = mynasim_run(&["--json", &format!("{FIXTURES}/report")], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", both(&out)));
+    assert_eq!(v["passed"], 1, "{v}");
+    assert_eq!(v["failed"], 1, "{v}");
+    let scenarios = v["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 2, "{v}");
+    let outcome = |suffix: &str| {
+        scenarios.iter().find(|s| s["file"].as_str().unwrap().ends_with(suffix)).map(|s| s["outcome"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(outcome("report/passes.yaml").as_deref(), Some("passed"), "{v}");
+    assert_eq!(outcome("report/fails.yaml").as_deref(), Some("failed"), "{v}");
+    // The human lines went to standard error.
+    assert!(stderr(&out).contains("FAIL "), "{}", both(&out));
+}
+
+#[test]
+fn transcript_dir_writes_one_file_per_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let tdir = dir.path().join("transcripts");
+    let out = mynasim_run(&["--transcript-dir", tdir.to_str().unwrap(), &format!("{FIXTURES}/report")], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let mut names: Vec<String> = std::fs::read_dir(&tdir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| n.ends_with(".apdu")), "{names:?}");
+    assert!(names[0].ends_with("report__fails.apdu") && names[1].ends_with("report__passes.apdu"), "{names:?}");
+    let passes = std::fs::read_to_string(tdir.join(&names[1])).unwrap();
+    // Without --show-pins the PIN bytes are masked.
+    assert!(passes.contains("00 20 00 80 04 ** ** ** **"), "{passes}");
+    assert!(!passes.contains("30 30 30 30"), "{passes}");
+}
+
+/// The status words of a transcript's `# < ...` comments.
+fn transcript_sws(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# < "))
+        .map(|rest| {
+            let hex = rest.split_whitespace().next().unwrap();
+            hex[hex.len() - 4..].to_uppercase()
+        })
+        .collect()
+}
+
+/// The status words scriptor printed (`< .. .. 63 C2 : ...`).
+fn scriptor_sws(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("< "))
+        .map(|rest| {
+            let bytes: Vec<&str> = rest.split(':').next().unwrap().split_whitespace().collect();
+            bytes[bytes.len().saturating_sub(2)..].concat().to_uppercase()
+        })
+        .collect()
+}
+
+#[test]
+fn scriptor_replays_a_transcript_with_the_same_status_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let tdir = dir.path().join("transcripts");
+    let out = mynasim_run(&["--show-pins", "--transcript-dir", tdir.to_str().unwrap(), fixture("apdu-only/auth-pin-counter.yaml").to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let file = std::fs::read_dir(&tdir).unwrap().next().unwrap().unwrap().path();
+    let transcript = std::fs::read_to_string(&file).unwrap();
+    assert!(transcript.contains("00 20 00 80 04 30 30 30 30"), "--show-pins keeps the PIN bytes:\n{transcript}");
+    let expected = transcript_sws(&transcript);
+    assert_eq!(expected, ["9000", "9000", "63C3", "63C2", "9000", "9000"], "{transcript}");
+
+    let mut options = SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"));
+    options.cards = vec![CardSource::Profile(None)];
+    let sandbox = Sandbox::start(&options).unwrap();
+    let replay = sandbox.command("scriptor").args(["-r", "Virtual PCD 00 00"]).arg(&file).output().unwrap();
+    let text = String::from_utf8_lossy(&replay.stdout).into_owned();
+    let all = format!("{text}\n{}\nsandbox log:\n{}", String::from_utf8_lossy(&replay.stderr), sandbox.log());
+    assert!(replay.status.success(), "{all}");
+    assert_eq!(scriptor_sws(&text), expected, "{all}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Isolation: parallel scenarios never share a card.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn parallel_lockouts_do_not_cross_talk() {
+    let out = mynasim_run(&["--jobs", "4", &format!("{FIXTURES}/isolation")], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().filter(|l| l.starts_with("ok ")).count(), 5, "{}", both(&out));
+    assert!(text.contains("5 scenarios: 5 passed, 0 failed"), "{}", both(&out));
+    assert!(!text.contains("skipped"), "every scenario ran through pcscd: {}", both(&out));
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. In process.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn in_process_runs_apdu_only_scenarios() {
+    let out = mynasim_run(&["--in-process", fixture("apdu-only/auth-pin-counter.yaml").to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let text = stdout(&out);
+    assert!(text.lines().any(|l| l.starts_with("ok ") && l.contains("auth-pin-counter.yaml")), "{}", both(&out));
+    assert!(text.contains("1 scenarios: 1 passed, 0 failed"), "{}", both(&out));
+}
+
+#[test]
+fn in_process_skips_scenarios_with_run_steps() {
+    let out = mynasim_run(&["--in-process", fixture("in-process/with-run-step.yaml").to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.contains("with-run-step.yaml")).unwrap_or_default();
+    assert!(line.starts_with("skip ") && line.contains("needs pcscd"), "{}", both(&out));
+    assert!(text.contains("0 passed, 0 failed, 1 skipped"), "{}", both(&out));
+}

@@ -220,9 +220,7 @@ pub fn load_profile(parsed: Profile, name: &str, cache: &mut dyn KeyCache) -> Re
         }
         personalization.photo = Some(data);
     }
-    let rng = Box::new(rand_chacha::ChaCha20Rng::from_entropy());
-    let mut card =
-        issue::issue(&personalization, cache, rng).map_err(|source| LoadError::Issue { profile: name.clone(), source })?;
+    let mut card = issue_cached(&personalization, cache).map_err(|source| LoadError::Issue { profile: name.clone(), source })?;
     let state_file = parsed.state_file.as_ref().map(PathBuf::from);
     if let Some(path) = &state_file {
         match std::fs::read_to_string(path) {
@@ -238,6 +236,27 @@ pub fn load_profile(parsed: Profile, name: &str, cache: &mut dyn KeyCache) -> Re
         }
     }
     Ok(LoadedCard { card, state_file, name, holder: personalization.holder, expires: personalization.expires })
+}
+
+/// Issues the card of `personalization`, or duplicates the one issued before in this
+/// process: issuing is deterministic (same personalization, same card) but signs a dozen
+/// certificates and records, about 20 ms; a scenario suite issues the same cards again and
+/// again.
+fn issue_cached(personalization: &mynasim_simulator::profile::Personalization, cache: &mut dyn KeyCache) -> Result<Card, PkiError> {
+    static ISSUED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Card>>> = std::sync::OnceLock::new();
+    let rng = Box::new(rand_chacha::ChaCha20Rng::from_entropy());
+    // The personalization's Debug form names every input of the issue (PINs included,
+    // which never leave this map).
+    let key = format!("{personalization:?}");
+    let issued = ISSUED.get_or_init(Default::default);
+    if let Some(card) = issued.lock().ok().and_then(|m| m.get(&key).map(|c| c.duplicate(rng.clone()))) {
+        return Ok(card);
+    }
+    let card = issue::issue(personalization, cache, rng)?;
+    if let Ok(mut map) = issued.lock() {
+        map.insert(key, card.duplicate(Box::new(rand_chacha::ChaCha20Rng::from_entropy())));
+    }
+    Ok(card)
 }
 
 /// Writes the state file atomically.

@@ -141,6 +141,7 @@ impl Slot {
 
     /// Pulls the card out: the vpcd connection closes, and stays closed until [`Slot::insert`].
     pub fn remove(&self) {
+        tracing::debug!(card = %self.name, "removed from the reader");
         let mut state = self.lock();
         state.inserted = false;
         state.card.card.reset();
@@ -152,6 +153,7 @@ impl Slot {
 
     /// Puts the card back.
     pub fn insert(&self) {
+        tracing::debug!(card = %self.name, "inserted");
         self.lock().inserted = true;
         self.inner.1.notify_all();
     }

@@ -51,6 +51,21 @@ impl Card {
         Card { atr, applets, pins, session: Session::default(), rng, card_id, state_changed: false }
     }
 
+    /// A card identical to this one as issued (same files, keys and PIN state), with a
+    /// fresh session and its own RNG: issuing the same personalization again gives the
+    /// same card, and this is how a caller reuses one issue for many cards.
+    pub fn duplicate(&self, rng: Box<dyn RngCore + Send>) -> Card {
+        Card {
+            atr: self.atr.clone(),
+            applets: self.applets.clone(),
+            pins: self.pins.clone(),
+            session: Session::default(),
+            rng,
+            card_id: self.card_id.clone(),
+            state_changed: false,
+        }
+    }
+
     /// The ATR (unchanged across resets, spec §3.11).
     pub fn atr(&self) -> &[u8] {
         &self.atr

@@ -106,14 +106,33 @@ impl PcscReader {
         self.card.as_mut().ok_or(ReaderError::NoCard)
     }
 
-    /// Whether pcscd shows a card in this reader.
-    pub fn is_present(&mut self) -> Result<bool, ReaderError> {
+    /// Drops the connection and leaves the card as it is (dropping a `pcsc::Card` resets
+    /// it, and a reset sent to a card being pulled out leaves vpcd stuck for 10 s).
+    fn forget_card(&mut self) {
+        if let Some(card) = self.card.take() {
+            let _ = card.disconnect(pcsc::Disposition::LeaveCard);
+        }
+    }
+
+    /// Whether pcscd shows a card in this reader: `Some(true)` present, `Some(false)`
+    /// empty, `None` neither yet (pcscd is still working the change out, or the reader is
+    /// unavailable).
+    pub fn is_present(&mut self) -> Result<Option<bool>, ReaderError> {
         let reader = self.reader.clone();
         let context = self.context()?;
         let mut states = [pcsc::ReaderState::new(reader.as_c_str(), pcsc::State::UNAWARE)];
         match context.get_status_change(Duration::ZERO, &mut states) {
-            Ok(()) => Ok(states[0].event_state().contains(pcsc::State::PRESENT)),
-            Err(pcsc::Error::UnknownReader) => Ok(false),
+            Ok(()) => {
+                let state = states[0].event_state();
+                Ok(if state.contains(pcsc::State::PRESENT) && !state.contains(pcsc::State::MUTE) {
+                    Some(true)
+                } else if state.contains(pcsc::State::EMPTY) {
+                    Some(false)
+                } else {
+                    None
+                })
+            }
+            Err(pcsc::Error::UnknownReader) => Ok(None),
             Err(e) => {
                 self.context = None;
                 Err(pcsc_error(e))
@@ -132,7 +151,7 @@ impl Reader for PcscReader {
         self.buffer = buffer;
         if result.is_err() {
             // The next command connects anew (the card may be back by then).
-            self.card = None;
+            self.forget_card();
         }
         result
     }
@@ -141,13 +160,13 @@ impl Reader for PcscReader {
         let disposition = if cold { pcsc::Disposition::UnpowerCard } else { pcsc::Disposition::ResetCard };
         let result = self.card()?.reconnect(pcsc::ShareMode::Shared, pcsc::Protocols::ANY, disposition).map_err(pcsc_error);
         if result.is_err() {
-            self.card = None;
+            self.forget_card();
         }
         result
     }
 
     fn disconnect(&mut self) {
-        self.card = None;
+        self.forget_card();
         self.context = None;
     }
 
@@ -155,7 +174,7 @@ impl Reader for PcscReader {
         let deadline = Instant::now() + timeout;
         loop {
             match self.is_present() {
-                Ok(p) if p == present => return Ok(()),
+                Ok(Some(p)) if p == present => return Ok(()),
                 Ok(_) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
                 Ok(_) => {
                     let state = if present { "present" } else { "absent" };

@@ -93,7 +93,9 @@ impl Context<'_> {
                 self.vars.set(format!("cards.{}.{fact}", card.spec.name), value);
             }
         }
-        self.vars.set("scenario.dir", Value::Text(self.scenario.file.parent().map(|p| p.display().to_string()).unwrap_or_default()));
+        let dir = self.scenario.file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let dir = std::path::absolute(if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { &dir }).unwrap_or(dir);
+        self.vars.set("scenario.dir", Value::Text(dir.display().to_string()));
         self.vars.set("work", Value::Text(self.work.display().to_string()));
     }
 }

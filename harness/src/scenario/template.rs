@@ -185,6 +185,18 @@ impl Template {
         })
     }
 
+    /// The template as written, references as `${name}` (never their values: safe to show).
+    pub fn source(&self) -> String {
+        self.segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(l) => l.replace("${", "$${"),
+                Segment::Ref(Reference::Var(n)) => format!("${{{n}}}"),
+                Segment::Ref(Reference::Len(n)) => format!("${{len({n})}}"),
+            })
+            .collect()
+    }
+
     /// True when the template has no references.
     pub fn is_literal(&self) -> bool {
         self.references().next().is_none()

@@ -59,7 +59,7 @@ pub enum KeyUse {
 }
 
 /// A private key of an application.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct AppletKey {
     /// The key.
     pub key: RsaKey,
@@ -70,7 +70,7 @@ pub struct AppletKey {
 }
 
 /// One application: its DF name, files and rules.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Applet {
     /// Which application.
     pub id: AppletId,

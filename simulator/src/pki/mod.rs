@@ -66,6 +66,7 @@ impl KeyCache for MemoryKeyCache {
 }
 
 /// An RSA-2048 private key with the precomputed public parts the card hands out.
+#[derive(Clone)]
 pub struct RsaKey {
     rsa: Rsa<Private>,
     modulus: [u8; MODULUS_LEN],

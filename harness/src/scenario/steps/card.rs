@@ -14,13 +14,20 @@ pub(super) fn run(cx: &mut Context<'_>, action: &CardAction, card: usize) -> Res
     let reader_failure = |e: super::super::reader::ReaderError| Failure::new(format!("PC/SC: {e}"));
     match action {
         CardAction::Remove => {
-            slot.remove();
             reader(cx, card)?.disconnect();
+            slot.remove();
             reader(cx, card)?.wait_present(false, PRESENCE_TIMEOUT).map_err(reader_failure)
         }
         CardAction::Insert => {
+            let reader = reader(cx, card)?;
+            if !slot.is_inserted() {
+                // Pulled out by a tear or a dropped connection: let pcscd see the reader
+                // empty first, or it never notices the card went.
+                reader.disconnect();
+                reader.wait_present(false, PRESENCE_TIMEOUT).map_err(reader_failure)?;
+            }
             slot.insert();
-            reader(cx, card)?.wait_present(true, PRESENCE_TIMEOUT).map_err(reader_failure)
+            reader.wait_present(true, PRESENCE_TIMEOUT).map_err(reader_failure)
         }
         CardAction::Reset => reader(cx, card)?.reset(false).map_err(reader_failure),
         CardAction::PowerCycle => reader(cx, card)?.reset(true).map_err(reader_failure),
@@ -53,11 +60,22 @@ pub(super) fn run(cx: &mut Context<'_>, action: &CardAction, card: usize) -> Res
 fn swap(cx: &mut Context<'_>, card: usize, loaded: crate::load::LoadedCard) -> Result<(), Failure> {
     let slot = cx.cards[card].slot.clone();
     let inserted = slot.is_inserted();
-    slot.replace(loaded);
     let pcsc = cx.mode == Mode::Pcsc;
     let reader = reader(cx, card)?;
     reader.disconnect();
-    if inserted && pcsc {
+    if !inserted {
+        slot.replace(loaded);
+        return Ok(());
+    }
+    // Out, then the other card in, as a person swaps cards: pcscd sees the reader empty
+    // in between.
+    slot.remove();
+    if pcsc {
+        reader.wait_present(false, PRESENCE_TIMEOUT).map_err(|e| Failure::new(format!("PC/SC: {e}")))?;
+    }
+    slot.replace(loaded);
+    slot.insert();
+    if pcsc {
         reader.wait_present(true, PRESENCE_TIMEOUT).map_err(|e| Failure::new(format!("PC/SC: {e}")))?;
     }
     Ok(())

@@ -38,17 +38,19 @@ pub(super) fn describe(step: &Step, show_pins: bool) -> String {
     let name = step.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
     let what = match &step.kind {
         StepKind::Apdu(a) => {
-            let text: String = a.command.0.literals().collect::<Vec<_>>().join(" ${…} ");
+            // As written: variables by name, so a PIN in a variable never shows.
+            let text = a.command.0.source();
             let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-            if show_pins || !matches!(compact.get(..4), Some("0020" | "0024" | "8032")) {
+            let literal_pin = a.command.0.is_literal() && matches!(compact.get(..4), Some("0020" | "0024" | "8032")) && compact.len() > 10;
+            if show_pins || !literal_pin {
                 format!("apdu {}", text.trim())
             } else {
                 format!("apdu {} (PIN masked)", compact.get(..8).unwrap_or_default())
             }
         }
         StepKind::Run(r) => match &r.program {
-            Program::Argv(argv) => format!("run {}", argv.iter().map(|a| a.0.literals().collect::<String>()).collect::<Vec<_>>().join(" ")),
-            Program::Shell(_) => "shell".to_owned(),
+            Program::Argv(argv) => format!("run {}", argv.iter().map(|a| a.0.source()).collect::<Vec<_>>().join(" ")),
+            Program::Shell(text) => format!("shell {}", super::matchers::excerpt(&text.0.source(), 60)),
         },
         other => other.keyword().to_owned(),
     };

@@ -3,8 +3,6 @@
 //! pcscd sandboxes. The card core itself never does I/O.
 
 pub mod bench;
-pub mod checks;
-pub mod clients;
 pub mod export;
 pub mod keycache;
 pub mod load;

@@ -1,6 +1,6 @@
 //! Running one external program, with a time limit and an output cap, optionally
-//! through a pseudo-terminal that answers its prompts: the scenario harness's `run` step,
-//! and the way [`crate::clients`] drives `jpki-cli`.
+//! through a pseudo-terminal that answers its prompts: the scenario harness's `run` step
+//! (how scenarios drive `jpki-cli`, OpenSC and any other client).
 //!
 //! This module knows nothing of scenarios: the caller maps its format onto a
 //! [`ProgramSpec`] and reads a [`ProgramOutcome`] or a [`ProgramError`] back.
@@ -47,7 +47,6 @@ use nix::sys::termios::{tcgetattr, LocalFlags};
 use nix::unistd::Pid;
 use zeroize::Zeroizing;
 
-use crate::clients::find_program;
 
 /// What to start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -884,6 +883,19 @@ fn tail(data: &[u8]) -> String {
         }
     }
     out
+}
+
+/// A program on `PATH`, in the sbin folders (not on every user's `PATH`), or in
+/// `~/.cargo/bin` (where `cargo install` puts jpki-cli).
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".cargo/bin"));
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 #[cfg(test)]

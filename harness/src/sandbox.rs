@@ -140,7 +140,7 @@ impl Sandbox {
     /// Starts pcscd and the cards; returns once a PC/SC client sees every card present.
     pub fn start(options: &SandboxOptions) -> Result<Sandbox> {
         for tool in ["unshare", "pcscd", "ip", "mount"] {
-            if crate::clients::find_program(tool).is_none() {
+            if crate::process::find_program(tool).is_none() {
                 return Err(SandboxError::MissingTool(tool));
             }
         }

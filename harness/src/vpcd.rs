@@ -157,11 +157,14 @@ pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::pa
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve {addr}")))?;
     let mut waiting_logged = false;
+    // vpcd starts listening a moment after pcscd starts: retry soon, then every 100 ms.
+    let mut pause = Duration::from_millis(5);
     loop {
         card.wait_inserted();
         match TcpStream::connect(target) {
             Ok(stream) => {
                 waiting_logged = false;
+                pause = Duration::from_millis(5);
                 card.connected(&stream);
                 info!(card = %card.name(), "connected to vpcd at {target}");
                 match run_session(card, stream, ready_file, socket_fix) {
@@ -175,7 +178,8 @@ pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::pa
                     info!(card = %card.name(), "waiting for vpcd at {target} ({e})");
                     waiting_logged = true;
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
             }
         }
     }

@@ -38,7 +38,7 @@ fn bad_profile_names_file_line_column_and_exits_2() {
 
 #[test]
 fn help_answers_for_every_command() {
-    for command in ["serve", "inspect", "export", "check", "bench", "apdu", "pcsc-status"] {
+    for command in ["serve", "run", "inspect", "export", "bench", "apdu", "pcsc-status"] {
         let out = mynasim(&[command, "--help"]);
         assert!(out.status.success(), "{command}");
         assert!(stdout(&out).contains("Usage: mynasim"), "{command}: {}", stdout(&out));

@@ -31,7 +31,6 @@ enum Commands {
     Inspect(cli::inspect::Args),
     Export(cli::export::Args),
     Bench(cli::bench::Args),
-    Check(cli::check::Args),
     /// List the PC/SC readers of the pcscd in PCSCLITE_CSOCK_NAME (or the system's), one
     /// line each: `present <reader>` or `empty <reader>`.
     PcscStatus,
@@ -75,7 +74,6 @@ fn dispatch(cli: Cli) -> Result<()> {
         Commands::Inspect(args) => cli::inspect::run(args),
         Commands::Export(args) => cli::export::run(args),
         Commands::Bench(args) => cli::bench::run(args),
-        Commands::Check(args) => cli::check::run(args),
         Commands::PcscStatus => cli::pcsc_status::run(),
         Commands::Apdu(args) => cli::apdu::run(args),
     }

@@ -16,7 +16,6 @@ macro_rules! outln {
 
 pub mod apdu;
 pub mod bench;
-pub mod check;
 pub mod export;
 pub mod inspect;
 pub mod pcsc_status;

@@ -76,6 +76,10 @@ pub struct LoadedScenario {
     pub cards: Vec<ScenarioCard>,
     /// Whether it needs a real pcscd (run steps, pcscd restarts, pcscd faults).
     pub needs_pcscd: bool,
+    /// Whether it reads `${card.dir}` (the exported certificates).
+    pub uses_card_dir: bool,
+    /// Whether it restarts a card program (`card: restart`), which needs a state file.
+    pub restarts_cards: bool,
 }
 
 /// Scenario files under `paths` (folders are searched recursively for `*.yaml` and
@@ -164,7 +168,9 @@ pub fn load(file: &Path) -> Result<LoadedScenario, ScenarioError> {
     let mut named = vec!["start".to_owned()];
     check_steps(&doc.steps, &mut scope, &card_names, &mut named, &mut needs_pcscd, &dir, &|pos, e| at(pos, e))?;
     let name = doc.name.clone().unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
-    Ok(LoadedScenario { file: file.to_path_buf(), text, name, doc, cards, needs_pcscd })
+    let uses_card_dir = text.contains(".dir}");
+    let restarts_cards = scope.restarts;
+    Ok(LoadedScenario { file: file.to_path_buf(), text, name, doc, cards, needs_pcscd, uses_card_dir, restarts_cards })
 }
 
 /// A card spec's profile, `extends` resolved, and a label.
@@ -190,6 +196,7 @@ pub fn resolve_card(spec: &CardSpec, dir: &Path) -> Result<(Profile, String), St
 struct Scope {
     defined: Vec<String>,
     cards: Vec<String>,
+    restarts: bool,
 }
 
 /// The facts every card has as `${card.X}` (first card) and `${cards.NAME.X}`.
@@ -225,7 +232,7 @@ impl Scope {
                 defined.push(format!("cards.{card}.{fact}"));
             }
         }
-        Scope { defined, cards: cards.to_vec() }
+        Scope { defined, cards: cards.to_vec(), restarts: false }
     }
 
     fn define(&mut self, name: &str) {
@@ -286,7 +293,7 @@ fn check_steps(
                 if let Program::Argv(argv) = &r.program {
                     if let Some(first) = argv.first().filter(|t| t.0.is_literal()) {
                         let program = first.0.text(&super::template::Vars::default()).unwrap_or_default();
-                        if !program.contains('/') && crate::clients::find_program(&program).is_none() {
+                        if !program.contains('/') && crate::process::find_program(&program).is_none() {
                             return Err(at(pos, format!("program `{program}` is not installed (not on PATH, /usr/sbin, /sbin or ~/.cargo/bin); install it, give its full path, or use `shell:`")));
                         }
                     }
@@ -296,6 +303,9 @@ fn check_steps(
             StepKind::Card(action) => {
                 if matches!(action, CardAction::RestartPcscd) {
                     *needs_pcscd = true;
+                }
+                if matches!(action, CardAction::Restart) {
+                    scope.restarts = true;
                 }
                 if let CardAction::Replace(spec) = action {
                     let (profile, label) = resolve_card(spec, dir).map_err(|e| at(pos, e))?;

@@ -840,8 +840,9 @@ pub struct PinChange {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
-    /// Added latency before each matching answer.
-    pub latency: Option<DurationValue>,
+    /// Added latency before each matching answer: a duration, or `contactless` (a timing
+    /// profile of a card on a contactless reader, see [`LatencySpec::Contactless`]).
+    pub latency: Option<LatencySpec>,
     /// Answer this status word instead.
     pub sw: Option<HexPatternValue>,
     /// With `sw`: the card executes the command, the answer is lost and replaced
@@ -865,6 +866,31 @@ pub struct FaultSpec {
     pub matches: Option<HexPatternValue>,
     /// For how many matching commands (default: 1 for sw and tear, all for latency).
     pub count: Option<u32>,
+}
+
+/// Latency added by a fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum LatencySpec {
+    /// This long before every matching answer.
+    Fixed(Duration),
+    /// Per command class, as a card on a contactless (ISO/IEC 14443) reader might take.
+    /// **Estimates**, not measurements (the spec has no timing data): frames at
+    /// 212–424 kbit/s, an on-card RSA-2048 private-key operation of a few hundred
+    /// milliseconds. Public guidance says a phone's whole JPKI read can take 5 s or more
+    /// (デジタル庁, reported by BCN Retail, 2025). The values are in
+    /// `steps/fault.rs` (`CONTACTLESS`).
+    Contactless,
+}
+
+impl TryFrom<String> for LatencySpec {
+    type Error = String;
+    fn try_from(s: String) -> Result<LatencySpec, String> {
+        if s.trim() == "contactless" {
+            return Ok(LatencySpec::Contactless);
+        }
+        DurationValue::try_from(s).map(|d| LatencySpec::Fixed(d.0)).map_err(|e| format!("{e}, or `contactless`"))
+    }
 }
 
 /// A signature or certificate check.
@@ -1140,6 +1166,14 @@ fn validate_fault(f: &FaultSpec) -> Result<(), String> {
     }
     if f.executed && f.sw.is_none() {
         return Err("`executed` goes with `sw`".into());
+    }
+    if let Some(sw) = &f.sw {
+        if sw.0.nibbles().iter().any(Option::is_none) {
+            return Err("a fault's sw is an exact status word such as 6F00, without `x`".into());
+        }
+    }
+    if f.latency == Some(LatencySpec::Contactless) && f.matches.is_some() {
+        return Err("`latency: contactless` sets its own latency per command; give a duration to use `match`".into());
     }
     if (f.matches.is_some() || f.count.is_some()) && (f.drop_connection || f.kill_pcscd || f.clear) {
         return Err("`match` and `count` go with latency, sw and tear".into());

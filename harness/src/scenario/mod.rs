@@ -1,7 +1,7 @@
 //! Scenarios: YAML files that drive clients against the card, check its state and inject
 //! faults (the scenario harness, `mynasim run`).
 //!
-//! The parts, as in a test runner: [`format`] (the file format, positions on every step),
+//! The parts, as in a test runner: [`mod@format`] (the file format, positions on every step),
 //! [`check`] (load a file and check what spans steps: cards, variables, names, so a bad
 //! file is refused before anything runs), [`runner`] (one scenario over a private pcscd or
 //! in process, producing one [`result::ScenarioResult`]), `steps/` (one module per step

@@ -30,24 +30,29 @@ pub struct WorkerOptions {
     pub show_pins: bool,
 }
 
-/// Loads the scenario's cards into slots, each with a state file and its exported
-/// certificates in `work/cards/NAME/` (a profile's own state file is copied there first:
-/// a scenario never changes the user's file).
+/// Loads the scenario's cards into slots, each with its folder `work/cards/NAME/`: the
+/// exported certificates if the scenario reads `${card.dir}`, and a state file if the
+/// profile has one (copied there first: a scenario never changes the user's file) or the
+/// scenario restarts the card program (which reloads it from there).
 pub fn prepare_cards(scenario: &LoadedScenario, work: &Path) -> Result<Vec<CardRuntime>, Failure> {
     let mut cache = DirKeyCache::default_location();
     let mut cards = Vec::new();
     for spec in &scenario.cards {
         let dir = work.join("cards").join(&spec.name);
         std::fs::create_dir_all(&dir).map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
-        let state = dir.join("state.yaml");
-        if let Some(original) = spec.profile.state_file.as_ref().map(PathBuf::from).filter(|p| p.is_file()) {
-            std::fs::copy(&original, &state).map_err(|e| Failure::new(format!("cannot copy state file {}: {e}", original.display())))?;
-        }
         let mut spec = spec.clone();
-        spec.profile.state_file = Some(state.display().to_string());
+        if spec.profile.state_file.is_some() || scenario.restarts_cards {
+            let state = dir.join("state.yaml");
+            if let Some(original) = spec.profile.state_file.as_ref().map(PathBuf::from).filter(|p| p.is_file()) {
+                std::fs::copy(&original, &state).map_err(|e| Failure::new(format!("cannot copy state file {}: {e}", original.display())))?;
+            }
+            spec.profile.state_file = Some(state.display().to_string());
+        }
         let loaded = crate::load::load_profile(spec.profile.clone(), &spec.label, &mut cache)
             .map_err(|e| Failure::new(format!("cannot load card `{}`: {e}", spec.name)))?;
-        crate::export::write_certificates(&loaded, &dir).map_err(|e| Failure::new(e.to_string()))?;
+        if scenario.uses_card_dir {
+            crate::export::write_certificates(&loaded, &dir).map_err(|e| Failure::new(e.to_string()))?;
+        }
         cards.push(CardRuntime { spec, slot: Slot::new(loaded), dir });
     }
     Ok(cards)
@@ -85,7 +90,7 @@ pub fn run_in_process(scenario: &LoadedScenario, options: &WorkerOptions) -> Sce
 /// Why pcscd scenarios cannot run here, if they cannot.
 pub fn pcscd_unavailable() -> Option<String> {
     for tool in ["unshare", "pcscd", "ip", "mount"] {
-        if crate::clients::find_program(tool).is_none() {
+        if crate::process::find_program(tool).is_none() {
             return Some(format!("`{tool}` is not installed (apt-get install pcscd vsmartcard-vpcd iproute2 util-linux mount)"));
         }
     }

@@ -23,6 +23,10 @@ install_cargo_tools() {
     echo "cargo is missing: install a Rust toolchain (1.89 or newer), e.g. from https://rustup.rs, then run this again" >&2
     exit 1
   fi
+  # fmt and clippy gate every change (ci/test.sh).
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    rustup component add rustfmt clippy
+  fi
   command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
   # The JPKI client the real-client tests drive (siketyan/jpki-rs).
   command -v jpki-cli >/dev/null 2>&1 || cargo install --locked jpki-cli

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source ci/setup.sh
 install_packages
 install_cargo_tools
+cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo nextest run --workspace --all-targets --no-fail-fast -E 'not binary(scenarios)'
 # The shipped scenarios, sharded in two as a CI matrix would (each exactly once).

@@ -86,7 +86,14 @@ pub enum LoadError {
 impl LoadError {
     /// True when the input (profile, photo, state file) is at fault: exit code 2.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, LoadError::Profile(_) | LoadError::Extends { .. } | LoadError::PhotoFormat { .. } | LoadError::StateSyntax(_) | LoadError::StateMismatch { .. })
+        matches!(
+            self,
+            LoadError::Profile(_)
+                | LoadError::Extends { .. }
+                | LoadError::PhotoFormat { .. }
+                | LoadError::StateSyntax(_)
+                | LoadError::StateMismatch { .. }
+        )
     }
 }
 
@@ -185,7 +192,10 @@ fn extend(mut profile: Profile, dir: &Path, name: &str, seen: &mut Vec<PathBuf>)
     };
     let error = |message: String| LoadError::Extends { profile: name.to_owned(), extends: extends.clone(), message };
     let path = find_profile(&extends, dir).ok_or_else(|| {
-        error(format!("no such profile; write a file name relative to {} or the name of a file in a profiles/ folder above it", dir.display()))
+        error(format!(
+            "no such profile; write a file name relative to {} or the name of a file in a profiles/ folder above it",
+            dir.display()
+        ))
     })?;
     let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
     if seen.contains(&canonical) {

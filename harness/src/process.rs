@@ -47,7 +47,6 @@ use nix::sys::termios::{tcgetattr, LocalFlags};
 use nix::unistd::Pid;
 use zeroize::Zeroizing;
 
-
 /// What to start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Invocation {
@@ -91,16 +90,8 @@ pub struct Prompt {
 
 impl std::fmt::Debug for Prompt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let send = if self.secret {
-            "<secret>"
-        } else {
-            self.send.as_str()
-        };
-        f.debug_struct("Prompt")
-            .field("expect", &self.expect.as_str())
-            .field("send", &send)
-            .field("secret", &self.secret)
-            .finish()
+        let send = if self.secret { "<secret>" } else { self.send.as_str() };
+        f.debug_struct("Prompt").field("expect", &self.expect.as_str()).field("send", &send).field("secret", &self.secret).finish()
     }
 }
 
@@ -293,15 +284,9 @@ pub fn run_program(spec: &ProgramSpec) -> Result<ProgramOutcome> {
     let start = Instant::now();
     // A timeout too large for the clock: practically none.
     let forever = || start.checked_add(Duration::from_secs(1 << 32));
-    let deadline = start
-        .checked_add(spec.timeout)
-        .or_else(forever)
-        .unwrap_or(start);
+    let deadline = start.checked_add(spec.timeout).or_else(forever).unwrap_or(start);
     if !spec.cwd.is_dir() {
-        return Err(ProgramError::BadInput(format!(
-            "working directory `{}` does not exist",
-            spec.cwd.display()
-        )));
+        return Err(ProgramError::BadInput(format!("working directory `{}` does not exist", spec.cwd.display())));
     }
     let (program, args) = resolve(&spec.invocation, &spec.cwd)?;
     let terminal = spec.terminal || !spec.prompts.is_empty();
@@ -309,23 +294,15 @@ pub fn run_program(spec: &ProgramSpec) -> Result<ProgramOutcome> {
         .prompts
         .iter()
         .map(|p| {
-            regex::bytes::Regex::new(p.expect.as_str()).map_err(|e| {
-                ProgramError::BadInput(format!("prompt pattern /{}/: {e}", p.expect.as_str()))
-            })
+            regex::bytes::Regex::new(p.expect.as_str())
+                .map_err(|e| ProgramError::BadInput(format!("prompt pattern /{}/: {e}", p.expect.as_str())))
         })
         .collect::<Result<Vec<_>>>()?;
 
     let mut command = session_command(&program, terminal);
-    command
-        .args(&args)
-        .current_dir(&spec.cwd)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    command.args(&args).current_dir(&spec.cwd).envs(spec.env.iter().map(|(k, v)| (k, v)));
     command.stdout(Stdio::piped());
-    let timing = Timing {
-        start,
-        deadline,
-        timeout: spec.timeout,
-    };
+    let timing = Timing { start, deadline, timeout: spec.timeout };
     if terminal {
         in_terminal(spec, command, &program, &prompts, timing)
     } else {
@@ -360,33 +337,19 @@ fn in_terminal(
             )));
     }
     let (master, slave) = open_pty()?;
-    let slave_err = slave
-        .try_clone()
-        .map_err(io_error("duplicating the pseudo-terminal"))?;
-    command
-        .stdin(Stdio::from(slave))
-        .stderr(Stdio::from(slave_err));
+    let slave_err = slave.try_clone().map_err(io_error("duplicating the pseudo-terminal"))?;
+    command.stdin(Stdio::from(slave)).stderr(Stdio::from(slave_err));
     let mut run = Running::spawn(command, program, spec.output_cap, true)?;
     if let Some(out) = run.child.stdout.take() {
         run.capture(out, Which::Out)?;
     }
-    run.capture(
-        master
-            .try_clone()
-            .map_err(io_error("duplicating the pseudo-terminal"))?,
-        Which::Err,
-    )?;
+    run.capture(master.try_clone().map_err(io_error("duplicating the pseudo-terminal"))?, Which::Err)?;
     run.converse(&master, typed, &spec.prompts, prompts, timing)?;
     run.finish(timing)
 }
 
 /// Pipe mode: standard input from nowhere, a text or a file; output captured.
-fn with_pipes(
-    spec: &ProgramSpec,
-    mut command: Command,
-    program: &Path,
-    timing: Timing,
-) -> Result<ProgramOutcome> {
+fn with_pipes(spec: &ProgramSpec, mut command: Command, program: &Path, timing: Timing) -> Result<ProgramOutcome> {
     let mut text = None;
     command.stderr(Stdio::piped());
     match &spec.input {
@@ -399,9 +362,8 @@ fn with_pipes(
         }
         Input::File(path) => {
             let path = spec.cwd.join(path);
-            let file = File::open(&path).map_err(|e| {
-                ProgramError::BadInput(format!("cannot open input file `{}`: {e}", path.display()))
-            })?;
+            let file =
+                File::open(&path).map_err(|e| ProgramError::BadInput(format!("cannot open input file `{}`: {e}", path.display())))?;
             command.stdin(Stdio::from(file));
         }
     }
@@ -431,26 +393,13 @@ fn resolve(invocation: &Invocation, cwd: &Path) -> Result<(PathBuf, Vec<String>)
         Invocation::Shell(text) => ("sh", vec!["-c".to_owned(), text.clone()]),
         Invocation::Argv(argv) => match argv.split_first() {
             Some((name, args)) => (name.as_str(), args.to_vec()),
-            None => {
-                return Err(ProgramError::BadInput(
-                    "empty command line: give at least the program".into(),
-                ))
-            }
+            None => return Err(ProgramError::BadInput("empty command line: give at least the program".into())),
         },
     };
-    let path = if name.contains('/') {
-        Some(cwd.join(name)).filter(|p| p.is_file())
-    } else {
-        find_program(name)
-    };
-    let path = path.ok_or_else(|| ProgramError::NotFound {
-        program: name.to_owned(),
-    })?;
+    let path = if name.contains('/') { Some(cwd.join(name)).filter(|p| p.is_file()) } else { find_program(name) };
+    let path = path.ok_or_else(|| ProgramError::NotFound { program: name.to_owned() })?;
     // Checked here, as the `setsid` wrapper would only report it as an exit code.
-    let executable = path
-        .metadata()
-        .map(|m| m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false);
+    let executable = path.metadata().map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     if !executable {
         return Err(ProgramError::Spawn {
             program: path.display().to_string(),
@@ -487,9 +436,7 @@ fn read_input_file(path: &Path) -> Result<Vec<u8>> {
     let mut data = Vec::new();
     File::open(path)
         .and_then(|f| f.take(TYPED_INPUT_MAX as u64 + 1).read_to_end(&mut data))
-        .map_err(|e| {
-            ProgramError::BadInput(format!("cannot read input file `{}`: {e}", path.display()))
-        })?;
+        .map_err(|e| ProgramError::BadInput(format!("cannot read input file `{}`: {e}", path.display())))?;
     Ok(data)
 }
 
@@ -497,18 +444,12 @@ fn read_input_file(path: &Path) -> Result<Vec<u8>> {
 /// harness's controlling terminal.
 fn open_pty() -> Result<(File, File)> {
     let pty = io_error("opening a pseudo-terminal");
-    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .map_err(|e| pty(e.into()))?;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| pty(e.into()))?;
     nix::pty::grantpt(&master).map_err(|e| pty(e.into()))?;
     nix::pty::unlockpt(&master).map_err(|e| pty(e.into()))?;
     let name = nix::pty::ptsname_r(&master).map_err(|e| pty(e.into()))?;
     // std opens with O_CLOEXEC.
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(nix::libc::O_NOCTTY)
-        .open(name)
-        .map_err(pty)?;
+    let slave = std::fs::OpenOptions::new().read(true).write(true).custom_flags(nix::libc::O_NOCTTY).open(name).map_err(pty)?;
     Ok((File::from(OwnedFd::from(master)), slave))
 }
 
@@ -517,11 +458,7 @@ fn io_error(what: &'static str) -> impl Fn(io::Error) -> ProgramError {
 }
 
 fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(f)
-        .map(drop)
-        .map_err(io_error("starting a thread"))
+    std::thread::Builder::new().name(name.into()).spawn(f).map(drop).map_err(io_error("starting a thread"))
 }
 
 /// One captured stream.
@@ -577,27 +514,13 @@ struct Running {
 
 impl Running {
     fn spawn(mut command: Command, program: &Path, cap: usize, terminal: bool) -> Result<Running> {
-        let child = command.spawn().map_err(|source| ProgramError::Spawn {
-            program: program.display().to_string(),
-            source,
-        })?;
+        let child = command.spawn().map_err(|source| ProgramError::Spawn { program: program.display().to_string(), source })?;
         // The Command holds our copies of the terminal's slave side: close them, or the
         // terminal never reports end-of-file.
         drop(command);
         let group = i32::try_from(child.id()).ok().map(Pid::from_raw);
-        let shared = Arc::new(Shared {
-            streams: Mutex::new(Streams::default()),
-            changed: Condvar::new(),
-        });
-        Ok(Running {
-            child,
-            group,
-            exit: None,
-            shared,
-            cap,
-            terminal,
-            finished: false,
-        })
+        let shared = Arc::new(Shared { streams: Mutex::new(Streams::default()), changed: Condvar::new() });
+        Ok(Running { child, group, exit: None, shared, cap, terminal, finished: false })
     }
 
     fn stream_name(&self, which: Which) -> &'static str {
@@ -626,9 +549,7 @@ impl Running {
                     Ok(0) => false,
                     Ok(n) => {
                         let room = cap.saturating_sub(stream.data.len());
-                        stream
-                            .data
-                            .extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
+                        stream.data.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
                         stream.over_cap = n > room;
                         !stream.over_cap
                     }
@@ -652,11 +573,7 @@ impl Running {
 
     /// Waits until `done` gives a value (it is asked whenever output arrives, and every
     /// [`TICK`]), a stream overflows, or `deadline` passes.
-    fn wait_until<T>(
-        &mut self,
-        deadline: Instant,
-        mut done: impl FnMut(&Streams, Option<Exit>) -> Option<T>,
-    ) -> Result<T, Stop> {
+    fn wait_until<T>(&mut self, deadline: Instant, mut done: impl FnMut(&Streams, Option<Exit>) -> Option<T>) -> Result<T, Stop> {
         let shared = Arc::clone(&self.shared);
         let mut streams = shared.lock();
         loop {
@@ -673,11 +590,7 @@ impl Running {
             if now >= deadline {
                 return Err(Stop::Deadline);
             }
-            streams = shared
-                .changed
-                .wait_timeout(streams, TICK.min(deadline - now))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            streams = shared.changed.wait_timeout(streams, TICK.min(deadline - now)).unwrap_or_else(PoisonError::into_inner).0;
             if self.exit.is_none() {
                 // An error here would mean the child is not ours to wait for: treat it as gone.
                 self.exit = match self.child.try_wait() {
@@ -697,27 +610,15 @@ impl Running {
         }
         if self.exit.is_none() {
             let _ = self.child.kill();
-            self.exit = Some(
-                self.child
-                    .wait()
-                    .map(Exit::from_status)
-                    .unwrap_or(Exit::Code(-1)),
-            );
+            self.exit = Some(self.child.wait().map(Exit::from_status).unwrap_or(Exit::Code(-1)));
         }
     }
 
     /// Kills the program and turns `stop` into the error to return.
-    fn stopped(
-        &mut self,
-        stop: Stop,
-        on_deadline: impl FnOnce(&Streams) -> ProgramError,
-    ) -> ProgramError {
+    fn stopped(&mut self, stop: Stop, on_deadline: impl FnOnce(&Streams) -> ProgramError) -> ProgramError {
         self.kill();
         match stop {
-            Stop::Cap(stream) => ProgramError::OutputCap {
-                stream,
-                cap: self.cap,
-            },
+            Stop::Cap(stream) => ProgramError::OutputCap { stream, cap: self.cap },
             Stop::Deadline => on_deadline(&self.shared.lock()),
         }
     }
@@ -732,18 +633,12 @@ impl Running {
         patterns: &[regex::bytes::Regex],
         timing: Timing,
     ) -> Result<()> {
-        let Timing {
-            start, deadline, ..
-        } = timing;
+        let Timing { start, deadline, .. } = timing;
         if let Some(typed) = typed {
             // One ^D sends a partial line without its newline; at a line's start it is
             // end-of-file. A second one after a complete line would stay queued as a second
             // end-of-file for the program's next read.
-            let eofs: &[u8] = if typed.is_empty() || typed.ends_with(b"\n") {
-                &[EOF_CHAR]
-            } else {
-                &[EOF_CHAR, EOF_CHAR]
-            };
+            let eofs: &[u8] = if typed.is_empty() || typed.ends_with(b"\n") { &[EOF_CHAR] } else { &[EOF_CHAR, EOF_CHAR] };
             self.type_in(master, &typed)?;
             self.type_in(master, eofs)?;
         }
@@ -776,12 +671,8 @@ impl Running {
             };
             if prompt.secret {
                 let asked = Instant::now();
-                let echo_off =
-                    || tcgetattr(master).is_ok_and(|t| !t.local_flags.contains(LocalFlags::ECHO));
-                let echo_stayed_on = || ProgramError::EchoStayedOn {
-                    expect: prompt.expect.as_str().to_owned(),
-                    waited: asked.elapsed(),
-                };
+                let echo_off = || tcgetattr(master).is_ok_and(|t| !t.local_flags.contains(LocalFlags::ECHO));
+                let echo_stayed_on = || ProgramError::EchoStayedOn { expect: prompt.expect.as_str().to_owned(), waited: asked.elapsed() };
                 // Ended with echo on: that too is a secret prompt that did not hide it.
                 match self.wait_until(deadline, |streams, exit| {
                     if echo_off() {
@@ -807,23 +698,14 @@ impl Running {
         let typed = master.write_all(bytes).and_then(|()| master.flush());
         typed.map_err(|source| {
             self.kill();
-            ProgramError::Io {
-                what: "typing into the program's terminal",
-                source,
-            }
+            ProgramError::Io { what: "typing into the program's terminal", source }
         })
     }
 
     /// Waits for the program to exit and close its output; returns what it did.
     fn finish(mut self, timing: Timing) -> Result<ProgramOutcome> {
-        let Timing {
-            start,
-            deadline,
-            timeout,
-        } = timing;
-        let ended = self.wait_until(deadline, |streams, exit| {
-            exit.filter(|_| streams.out.closed && streams.err.closed)
-        });
+        let Timing { start, deadline, timeout } = timing;
+        let ended = self.wait_until(deadline, |streams, exit| exit.filter(|_| streams.out.closed && streams.err.closed));
         let exit = match ended {
             Ok(exit) => exit,
             Err(stop) => {
@@ -837,23 +719,10 @@ impl Running {
         let elapsed = start.elapsed();
         self.finished = true;
         let mut streams = self.shared.lock();
-        if let Some(source) = streams
-            .out
-            .error
-            .take()
-            .or_else(|| streams.err.error.take())
-        {
-            return Err(ProgramError::Io {
-                what: "reading the program's output",
-                source,
-            });
+        if let Some(source) = streams.out.error.take().or_else(|| streams.err.error.take()) {
+            return Err(ProgramError::Io { what: "reading the program's output", source });
         }
-        Ok(ProgramOutcome {
-            exit,
-            stdout: std::mem::take(&mut streams.out.data),
-            stderr: std::mem::take(&mut streams.err.data),
-            elapsed,
-        })
+        Ok(ProgramOutcome { exit, stdout: std::mem::take(&mut streams.out.data), stderr: std::mem::take(&mut streams.err.data), elapsed })
     }
 }
 
@@ -888,9 +757,7 @@ fn tail(data: &[u8]) -> String {
 /// A program on `PATH`, in the sbin folders (not on every user's `PATH`), or in
 /// `~/.cargo/bin` (where `cargo install` puts jpki-cli).
 pub fn find_program(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
     if let Some(home) = std::env::var_os("HOME") {
         dirs.push(PathBuf::from(home).join(".cargo/bin"));
@@ -911,11 +778,7 @@ mod tests {
     }
 
     fn prompt(expect: &str, send: &str, secret: bool) -> Prompt {
-        Prompt {
-            expect: regex::Regex::new(expect).unwrap(),
-            send: send.into(),
-            secret,
-        }
+        Prompt { expect: regex::Regex::new(expect).unwrap(), send: send.into(), secret }
     }
 
     #[test]
@@ -929,17 +792,12 @@ mod tests {
     #[test]
     fn argv_with_env_and_cwd() {
         let dir = tempfile::tempdir().unwrap();
-        let argv = ["sh", "-c", "printf '%s %s' \"$GREETING\" \"$(pwd)\""]
-            .map(String::from)
-            .to_vec();
+        let argv = ["sh", "-c", "printf '%s %s' \"$GREETING\" \"$(pwd)\""].map(String::from).to_vec();
         let mut spec = ProgramSpec::new(Invocation::Argv(argv), dir.path());
         spec.env.push(("GREETING".into(), "hello".into()));
         let out = run_program(&spec).unwrap();
         let cwd = dir.path().canonicalize().unwrap();
-        assert_eq!(
-            String::from_utf8(out.stdout).unwrap(),
-            format!("hello {}", cwd.display())
-        );
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("hello {}", cwd.display()));
         assert!(out.exit.success());
     }
 
@@ -955,10 +813,7 @@ mod tests {
         assert_eq!(out.stdout, [0x00, 0xff, b'\r', b'\n']);
         let mut spec = shell(r"printf '\000\377\r\n'");
         spec.terminal = true;
-        assert_eq!(
-            run_program(&spec).unwrap().stdout,
-            [0x00, 0xff, b'\r', b'\n']
-        );
+        assert_eq!(run_program(&spec).unwrap().stdout, [0x00, 0xff, b'\r', b'\n']);
     }
 
     #[test]
@@ -979,10 +834,7 @@ mod tests {
 
     #[test]
     fn large_output_on_both_streams_does_not_deadlock() {
-        let out = run_program(&shell(
-            "head -c 3000000 /dev/zero; head -c 3000000 /dev/zero >&2",
-        ))
-        .unwrap();
+        let out = run_program(&shell("head -c 3000000 /dev/zero; head -c 3000000 /dev/zero >&2")).unwrap();
         assert_eq!((out.stdout.len(), out.stderr.len()), (3_000_000, 3_000_000));
     }
 
@@ -994,11 +846,7 @@ mod tests {
         spec.input = Input::Text(b"one\ntwo".to_vec());
         let out = run_program(&spec).unwrap();
         let text = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(
-            text.split_whitespace().collect::<Vec<_>>(),
-            ["o", "n", "e", "\\n", "t", "w", "o"],
-            "{text}"
-        );
+        assert_eq!(text.split_whitespace().collect::<Vec<_>>(), ["o", "n", "e", "\\n", "t", "w", "o"], "{text}");
         // A complete last line: one ^D, so a later read does not see a stray end-of-file.
         let mut spec = shell("cat; read next; echo \"next=$next\"");
         spec.input = Input::Text(b"line\n".to_vec());
@@ -1009,28 +857,19 @@ mod tests {
 
     #[test]
     fn secret_prompt_on_the_terminal() {
-        let mut spec =
-            shell(r#"printf "PIN: " >&2; stty -echo; read pin; stty echo; echo "got $pin""#);
+        let mut spec = shell(r#"printf "PIN: " >&2; stty -echo; read pin; stty echo; echo "got $pin""#);
         spec.prompts.push(prompt("PIN: ", "1234", true));
         let out = run_program(&spec).unwrap();
         assert_eq!(out.stdout, b"got 1234\n");
         assert!(out.exit.success());
         let shown = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            shown.contains("PIN: ") && !shown.contains("1234"),
-            "{shown:?}"
-        );
+        assert!(shown.contains("PIN: ") && !shown.contains("1234"), "{shown:?}");
     }
 
     #[test]
     fn two_prompts_in_order() {
-        let mut spec = shell(
-            r#"printf "user? " >&2; read u; printf "pass? " >&2; stty -echo; read p; stty echo; echo "$u:$p""#,
-        );
-        spec.prompts = vec![
-            prompt(r"user\? ", "alice", false),
-            prompt(r"pass\? ", "s3cret", true),
-        ];
+        let mut spec = shell(r#"printf "user? " >&2; read u; printf "pass? " >&2; stty -echo; read p; stty echo; echo "$u:$p""#);
+        spec.prompts = vec![prompt(r"user\? ", "alice", false), prompt(r"pass\? ", "s3cret", true)];
         let out = run_program(&spec).unwrap();
         assert_eq!(out.stdout, b"alice:s3cret\n");
         // A visible answer is echoed by the terminal, like on a real one.
@@ -1045,19 +884,8 @@ mod tests {
         let started = Instant::now();
         let err = run_program(&spec).unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(2));
-        let ProgramError::PromptNeverCame {
-            expect,
-            seen,
-            ended: None,
-            ..
-        } = &err
-        else {
-            panic!("{err:?}")
-        };
-        assert_eq!(
-            (expect.as_str(), seen.as_str()),
-            ("PIN: ", r"Password: \u{1b}[1m")
-        );
+        let ProgramError::PromptNeverCame { expect, seen, ended: None, .. } = &err else { panic!("{err:?}") };
+        assert_eq!((expect.as_str(), seen.as_str()), ("PIN: ", r"Password: \u{1b}[1m"));
         assert!(err.to_string().contains("Password"), "{err}");
     }
 
@@ -1066,14 +894,7 @@ mod tests {
         let mut spec = shell("echo bye >&2; exit 4");
         spec.prompts.push(prompt("PIN: ", "1234", false));
         let err = run_program(&spec).unwrap_err();
-        let ProgramError::PromptNeverCame {
-            seen,
-            ended: Some(Exit::Code(4)),
-            ..
-        } = &err
-        else {
-            panic!("{err:?}")
-        };
+        let ProgramError::PromptNeverCame { seen, ended: Some(Exit::Code(4)), .. } = &err else { panic!("{err:?}") };
         assert_eq!(seen, r"bye\r\n");
     }
 
@@ -1094,23 +915,13 @@ mod tests {
         spec.timeout = Duration::from_millis(300);
         let started = Instant::now();
         let err = run_program(&spec).unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            started.elapsed()
-        );
-        let ProgramError::TimedOut { stdout_tail, .. } = &err else {
-            panic!("{err:?}")
-        };
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        let ProgramError::TimedOut { stdout_tail, .. } = &err else { panic!("{err:?}") };
         assert_eq!(stdout_tail, r"started\n");
         // The background `sleep` went with it (gone, or a zombie nobody has reaped yet).
         let pid = std::fs::read_to_string(dir.path().join("bg.pid")).unwrap();
         let stat = format!("/proc/{}/stat", pid.trim());
-        let dead = || {
-            std::fs::read_to_string(&stat).map_or(true, |s| {
-                s.rsplit(')').next().unwrap().trim_start().starts_with('Z')
-            })
-        };
+        let dead = || std::fs::read_to_string(&stat).map_or(true, |s| s.rsplit(')').next().unwrap().trim_start().starts_with('Z'));
         let waited = Instant::now();
         while !dead() && waited.elapsed() < Duration::from_millis(500) {
             std::thread::sleep(Duration::from_millis(10));
@@ -1124,21 +935,15 @@ mod tests {
         spec.terminal = true;
         spec.timeout = Duration::from_millis(300);
         let started = Instant::now();
-        assert!(matches!(
-            run_program(&spec),
-            Err(ProgramError::TimedOut { .. })
-        ));
+        assert!(matches!(run_program(&spec), Err(ProgramError::TimedOut { .. })));
         assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[test]
     fn output_cap() {
-        for (terminal, script, stream) in [
-            (false, "yes", "stdout"),
-            (true, "yes", "stdout"),
-            (false, "yes >&2", "stderr"),
-            (true, "yes >&2", "the terminal"),
-        ] {
+        for (terminal, script, stream) in
+            [(false, "yes", "stdout"), (true, "yes", "stdout"), (false, "yes >&2", "stderr"), (true, "yes >&2", "the terminal")]
+        {
             let mut spec = shell(script);
             spec.terminal = terminal;
             spec.output_cap = 1 << 20;
@@ -1148,11 +953,7 @@ mod tests {
                 matches!(err, ProgramError::OutputCap { stream: s, cap: 1_048_576 } if s == stream),
                 "{script} terminal={terminal}: {err:?}"
             );
-            assert!(
-                started.elapsed() < Duration::from_secs(2),
-                "{script} terminal={terminal}: {:?}",
-                started.elapsed()
-            );
+            assert!(started.elapsed() < Duration::from_secs(2), "{script} terminal={terminal}: {:?}", started.elapsed());
         }
     }
 
@@ -1162,35 +963,17 @@ mod tests {
         spec.output_cap = 1000;
         assert_eq!(run_program(&spec).unwrap().stdout.len(), 1000);
         spec.output_cap = 999;
-        assert!(matches!(
-            run_program(&spec),
-            Err(ProgramError::OutputCap {
-                stream: "stdout",
-                cap: 999
-            })
-        ));
+        assert!(matches!(run_program(&spec), Err(ProgramError::OutputCap { stream: "stdout", cap: 999 })));
     }
 
     #[test]
     fn not_found_and_bad_input() {
-        let spec = ProgramSpec::new(
-            Invocation::Argv(vec!["mynasim-no-such-program".into()]),
-            std::env::temp_dir(),
-        );
+        let spec = ProgramSpec::new(Invocation::Argv(vec!["mynasim-no-such-program".into()]), std::env::temp_dir());
         let err = run_program(&spec).unwrap_err();
-        assert!(
-            matches!(&err, ProgramError::NotFound { program } if program == "mynasim-no-such-program"),
-            "{err:?}"
-        );
+        assert!(matches!(&err, ProgramError::NotFound { program } if program == "mynasim-no-such-program"), "{err:?}");
         assert!(err.to_string().contains("install it or give its full path"));
-        let spec = ProgramSpec::new(
-            Invocation::Argv(vec!["./nothing-here".into()]),
-            std::env::temp_dir(),
-        );
-        assert!(matches!(
-            run_program(&spec),
-            Err(ProgramError::NotFound { .. })
-        ));
+        let spec = ProgramSpec::new(Invocation::Argv(vec!["./nothing-here".into()]), std::env::temp_dir());
+        assert!(matches!(run_program(&spec), Err(ProgramError::NotFound { .. })));
         let spec = ProgramSpec::new(Invocation::Argv(vec![]), std::env::temp_dir());
         assert!(matches!(run_program(&spec), Err(ProgramError::BadInput(_))));
         let spec = ProgramSpec::new(Invocation::Shell("true".into()), "/nonexistent/dir");

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// A program the sandbox needs is not installed.
-    #[error("`{0}` is not installed; run ci/setup.sh's install_packages or `apt-get install pcscd vsmartcard-vpcd iproute2 util-linux mount`")]
+    #[error(
+        "`{0}` is not installed; run ci/setup.sh's install_packages or `apt-get install pcscd vsmartcard-vpcd iproute2 util-linux mount`"
+    )]
     MissingTool(&'static str),
     /// Debian's vpcd driver is not installed.
     #[error("vpcd driver {VPCD_DRIVER} is missing; install the Debian package vsmartcard-vpcd")]
@@ -119,7 +121,13 @@ pub struct SandboxOptions {
 impl SandboxOptions {
     /// One default card served by `mynasim`.
     pub fn new(mynasim: impl Into<PathBuf>) -> SandboxOptions {
-        SandboxOptions { mynasim: mynasim.into(), cards: vec![CardSource::Profile(None)], timeout: Duration::from_secs(60), serve_args: Vec::new(), cancel: None }
+        SandboxOptions {
+            mynasim: mynasim.into(),
+            cards: vec![CardSource::Profile(None)],
+            timeout: Duration::from_secs(60),
+            serve_args: Vec::new(),
+            cancel: None,
+        }
     }
 }
 
@@ -206,14 +214,8 @@ impl Sandbox {
             .process_group(0);
         let child = unshare.spawn().doing("cannot start unshare")?;
         let group = child.id();
-        let mut sandbox = Sandbox {
-            dir,
-            child,
-            group,
-            cards: options.cards.len(),
-            mynasim: options.mynasim.clone(),
-            cancel: options.cancel.clone(),
-        };
+        let mut sandbox =
+            Sandbox { dir, child, group, cards: options.cards.len(), mynasim: options.mynasim.clone(), cancel: options.cancel.clone() };
         sandbox.wait_ready(options.timeout)?;
         Ok(sandbox)
     }
@@ -274,7 +276,8 @@ impl Sandbox {
     /// How many readers show a card, asked of pcscd by a client process (pcsc-lite binds a
     /// process to the first socket it uses, so the check runs in `mynasim pcsc-status`).
     fn cards_present(&self) -> Result<usize> {
-        let output = self.command(&self.mynasim).arg("pcsc-status").stderr(Stdio::null()).output().doing("cannot run mynasim pcsc-status")?;
+        let output =
+            self.command(&self.mynasim).arg("pcsc-status").stderr(Stdio::null()).output().doing("cannot run mynasim pcsc-status")?;
         Ok(String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.starts_with("present")).count())
     }
 

@@ -97,18 +97,11 @@ impl Digest {
 
     /// The DER `DigestInfo` up to the hash (RFC 8017 §9.2 note 1).
     fn digest_info_prefix(self) -> &'static [u8] {
-        const SHA1: [u8; 15] = [
-            0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2B, 0x0E, 0x03, 0x02, 0x1A, 0x05, 0x00, 0x04,
-            0x14,
-        ];
-        const SHA384: [u8; 19] = [
-            0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-            0x02, 0x05, 0x00, 0x04, 0x30,
-        ];
-        const SHA512: [u8; 19] = [
-            0x30, 0x51, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-            0x03, 0x05, 0x00, 0x04, 0x40,
-        ];
+        const SHA1: [u8; 15] = [0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2B, 0x0E, 0x03, 0x02, 0x1A, 0x05, 0x00, 0x04, 0x14];
+        const SHA384: [u8; 19] =
+            [0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30];
+        const SHA512: [u8; 19] =
+            [0x30, 0x51, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40];
         match self {
             Digest::Sha1 => &SHA1,
             Digest::Sha256 => &SHA256_DIGEST_INFO_PREFIX,
@@ -139,11 +132,7 @@ fn checked_hash(digest: Digest, hash: &[u8]) -> Result<&[u8], VerifyError> {
     if hash.len() == digest.output_len() {
         Ok(hash)
     } else {
-        Err(VerifyError::HashLength {
-            digest,
-            expected: digest.output_len(),
-            actual: hash.len(),
-        })
+        Err(VerifyError::HashLength { digest, expected: digest.output_len(), actual: hash.len() })
     }
 }
 
@@ -271,24 +260,13 @@ impl From<ErrorStack> for VerifyError {
 /// block inside compared with the expected DigestInfo (or, for [`Signed::DigestInfo`] and
 /// [`Signed::BareHash`], the bytes as given), so a mismatch can say what was signed
 /// instead. PSS is OpenSSL's RSASSA-PSS verification.
-pub fn verify_signature(
-    certificate_der: &[u8],
-    signature: &[u8],
-    signed: Signed<'_>,
-    padding: Padding,
-) -> Result<(), VerifyError> {
+pub fn verify_signature(certificate_der: &[u8], signature: &[u8], signed: Signed<'_>, padding: Padding) -> Result<(), VerifyError> {
     let certificate = parse_certificate(certificate_der).map_err(VerifyError::Certificate)?;
     let key = certificate.public_key()?;
-    let rsa = key
-        .rsa()
-        .map_err(|_| VerifyError::NotRsa(key.id().as_raw()))?;
+    let rsa = key.rsa().map_err(|_| VerifyError::NotRsa(key.id().as_raw()))?;
     let expected = rsa.size() as usize;
     if signature.len() != expected {
-        return Err(VerifyError::SignatureLength {
-            actual: signature.len(),
-            expected,
-            bits: expected * 8,
-        });
+        return Err(VerifyError::SignatureLength { actual: signature.len(), expected, bits: expected * 8 });
     }
     match padding {
         Padding::Pkcs1 => {
@@ -298,15 +276,10 @@ pub fn verify_signature(
                 Signed::Message { digest, data } => digest_info(digest, &digest.hash(data)?)?,
             };
             let mut recovered = vec![0u8; expected];
-            let n = rsa
-                .public_decrypt(signature, &mut recovered, openssl::rsa::Padding::PKCS1)
-                .map_err(|_| VerifyError::NotPkcs1)?;
+            let n = rsa.public_decrypt(signature, &mut recovered, openssl::rsa::Padding::PKCS1).map_err(|_| VerifyError::NotPkcs1)?;
             recovered.truncate(n);
             if recovered != block {
-                return Err(VerifyError::SignedDiffers {
-                    expected: describe_block(&block),
-                    actual: describe_block(&recovered),
-                });
+                return Err(VerifyError::SignedDiffers { expected: describe_block(&block), actual: describe_block(&recovered) });
             }
             Ok(())
         }
@@ -317,22 +290,12 @@ pub fn verify_signature(
                 Signed::DigestInfo(_) => return Err(VerifyError::PssNeedsDigest("a DigestInfo")),
                 Signed::BareHash(_) => return Err(VerifyError::PssNeedsDigest("a bare hash")),
             };
-            let Some(reason) =
-                pss_failure(&key, digest, &hash, signature, RsaPssSaltlen::DIGEST_LENGTH)?
-            else {
+            let Some(reason) = pss_failure(&key, digest, &hash, signature, RsaPssSaltlen::DIGEST_LENGTH)? else {
                 return Ok(());
             };
             match pss_failure(&key, digest, &hash, signature, PSS_ANY_SALT_LENGTH)? {
-                None => Err(VerifyError::PssSaltLength {
-                    digest,
-                    expected: digest.output_len(),
-                    reason,
-                }),
-                Some(reason) => Err(VerifyError::PssMismatch {
-                    digest,
-                    hash: hex(&hash),
-                    reason,
-                }),
+                None => Err(VerifyError::PssSaltLength { digest, expected: digest.output_len(), reason }),
+                Some(reason) => Err(VerifyError::PssMismatch { digest, hash: hex(&hash), reason }),
             }
         }
     }
@@ -515,10 +478,7 @@ pub fn verify_certificate(
     let certificate = parse_certificate(certificate_der)?;
     let mut store = X509StoreBuilder::new()?;
     for (index, ca) in cas_der.iter().enumerate() {
-        let ca = parse_certificate(ca).map_err(|reason| CertificateError::Ca {
-            index,
-            reason: Box::new(reason),
-        })?;
+        let ca = parse_certificate(ca).map_err(|reason| CertificateError::Ca { index, reason: Box::new(reason) })?;
         store.add_cert(ca)?;
     }
     if let Some(at) = at {
@@ -534,10 +494,7 @@ pub fn verify_certificate(
             return Ok(None);
         }
         let error = context.error();
-        let subject = context.current_cert().map_or_else(
-            || Ok("no certificate".to_owned()),
-            |c| name(c.subject_name()),
-        )?;
+        let subject = context.current_cert().map_or_else(|| Ok("no certificate".to_owned()), |c| name(c.subject_name()))?;
         Ok(Some(CertificateError::Rejected {
             code: error.as_raw(),
             reason: error.error_string().to_owned(),
@@ -562,11 +519,7 @@ fn certificate_info(certificate: &X509Ref) -> Result<CertificateInfo, Certificat
     Ok(CertificateInfo {
         subject: name(certificate.subject_name())?,
         issuer: name(certificate.issuer_name())?,
-        serial: certificate
-            .serial_number()
-            .to_bn()?
-            .to_hex_str()?
-            .to_string(),
+        serial: certificate.serial_number().to_bn()?.to_hex_str()?.to_string(),
         not_before: time(certificate.not_before(), "notBefore")?,
         not_after: time(certificate.not_after(), "notAfter")?,
     })
@@ -576,11 +529,7 @@ fn certificate_info(certificate: &X509Ref) -> Result<CertificateInfo, Certificat
 fn name(name: &X509NameRef) -> Result<String, ErrorStack> {
     let mut parts = Vec::new();
     for entry in name.entries() {
-        let attribute = entry
-            .object()
-            .nid()
-            .short_name()
-            .map_or_else(|_| entry.object().to_string(), str::to_owned);
+        let attribute = entry.object().nid().short_name().map_or_else(|_| entry.object().to_string(), str::to_owned);
         parts.push(format!("{attribute}={}", entry.data().to_string()?));
     }
     Ok(parts.join(", "))
@@ -627,38 +576,22 @@ pub fn parses_as_tlv(bytes: &[u8]) -> Result<usize, TlvError> {
     let Some(objects) = parse_all(bytes) else {
         let offset = malformed_offset(bytes);
         let head = bytes.get(offset..).unwrap_or_default();
-        return Err(TlvError::Malformed {
-            offset,
-            len: bytes.len(),
-            head: hex(head.get(..6).unwrap_or(head)),
-        });
+        return Err(TlvError::Malformed { offset, len: bytes.len(), head: hex(head.get(..6).unwrap_or(head)) });
     };
     let Some(last) = objects.last() else {
         return Err(TlvError::Empty { len: bytes.len() });
     };
     let filler = end_of(bytes, last);
     let rest = bytes.get(filler..).unwrap_or_default();
-    if let Some((at, byte)) = rest
-        .iter()
-        .enumerate()
-        .find(|(_, b)| !matches!(b, 0x00 | 0xFF))
-    {
-        return Err(TlvError::AfterFiller {
-            filler,
-            offset: filler + at,
-            byte: *byte,
-        });
+    if let Some((at, byte)) = rest.iter().enumerate().find(|(_, b)| !matches!(b, 0x00 | 0xFF)) {
+        return Err(TlvError::AfterFiller { filler, offset: filler + at, byte: *byte });
     }
     Ok(objects.len())
 }
 
 /// Where the value of `tlv`, read from `data`, ends.
 fn end_of(data: &[u8], tlv: &Tlv<'_>) -> usize {
-    tlv.value
-        .as_ptr()
-        .addr()
-        .saturating_sub(data.as_ptr().addr())
-        + tlv.value.len()
+    tlv.value.as_ptr().addr().saturating_sub(data.as_ptr().addr()) + tlv.value.len()
 }
 
 /// Where the object that `parse_all` cannot read starts, for a message. Every prefix that
@@ -697,49 +630,29 @@ mod tests {
     static ISSUING: Mutex<()> = Mutex::new(());
 
     fn issue(yaml: &str) -> Card {
-        let _one_at_a_time = ISSUING
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let personalization = Profile::from_yaml(yaml, "test")
-            .unwrap()
-            .resolve(today_in_japan(), "test")
-            .unwrap();
+        let _one_at_a_time = ISSUING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let personalization = Profile::from_yaml(yaml, "test").unwrap().resolve(today_in_japan(), "test").unwrap();
         let rng = Box::new(rand_chacha::ChaCha20Rng::seed_from_u64(7));
-        mynasim_simulator::issue::issue(&personalization, &mut DirKeyCache::default_location(), rng)
-            .unwrap()
+        mynasim_simulator::issue::issue(&personalization, &mut DirKeyCache::default_location(), rng).unwrap()
     }
 
     fn ef(card: &Card, fid: u16) -> Vec<u8> {
-        card.applet(AppletId::Jpki)
-            .unwrap()
-            .binary(fid)
-            .unwrap()
-            .to_vec()
+        card.applet(AppletId::Jpki).unwrap().binary(fid).unwrap().to_vec()
     }
 
     fn sign(card: &mut Card, apdu: &[u8]) -> Vec<u8> {
         let response = card.transmit(apdu);
-        assert_eq!(
-            (response.len(), &response[response.len() - 2..]),
-            (258, &[0x90, 0x00][..]),
-            "{apdu:02X?}"
-        );
+        assert_eq!((response.len(), &response[response.len() - 2..]), (258, &[0x90, 0x00][..]), "{apdu:02X?}");
         response[..256].to_vec()
     }
 
     /// How a verifier must read a signature made with `mode` over `data` (spec §3.7).
-    fn expectation<'a>(
-        mode: SignMode,
-        data: &'a [u8],
-        bare_hash: &'a [u8],
-    ) -> (Signed<'a>, Padding) {
+    fn expectation<'a>(mode: SignMode, data: &'a [u8], bare_hash: &'a [u8]) -> (Signed<'a>, Padding) {
         let digest = Digest::Sha256;
         match mode {
             SignMode::Pkcs1Raw => (Signed::DigestInfo(data), Padding::Pkcs1),
             SignMode::Pkcs1Sha256Bare => (Signed::BareHash(bare_hash), Padding::Pkcs1),
-            SignMode::Pkcs1PrehashedSha256 => {
-                (Signed::Digest { digest, hash: data }, Padding::Pkcs1)
-            }
+            SignMode::Pkcs1PrehashedSha256 => (Signed::Digest { digest, hash: data }, Padding::Pkcs1),
             SignMode::Pkcs1Sha256 => (Signed::Message { digest, data }, Padding::Pkcs1),
             SignMode::PssPrehashedSha256 => (Signed::Digest { digest, hash: data }, Padding::Pss),
             SignMode::PssSha256 => (Signed::Message { digest, data }, Padding::Pss),
@@ -760,28 +673,16 @@ mod tests {
             let (signed, padding) = expectation(mode, data, &bare_hash);
             let signature = sign(&mut card, &apdu);
             let p1 = mode.p1();
-            verify_signature(&auth, &signature, signed, padding)
-                .unwrap_or_else(|e| panic!("P1 {p1:02X}: {e}"));
+            verify_signature(&auth, &signature, signed, padding).unwrap_or_else(|e| panic!("P1 {p1:02X}: {e}"));
 
             let mut flipped = signature.clone();
             flipped[100] ^= 0x04;
-            let error = verify_signature(&auth, &flipped, signed, padding)
-                .unwrap_err()
-                .to_string();
-            let expected = if padding == Padding::Pss {
-                "RSASSA-PSS signature does not verify"
-            } else {
-                "does not open"
-            };
+            let error = verify_signature(&auth, &flipped, signed, padding).unwrap_err().to_string();
+            let expected = if padding == Padding::Pss { "RSASSA-PSS signature does not verify" } else { "does not open" };
             assert!(error.contains(expected), "P1 {p1:02X}: {error}");
 
-            let error = verify_signature(&other, &signature, signed, padding)
-                .unwrap_err()
-                .to_string();
-            assert!(
-                error.contains(expected),
-                "P1 {p1:02X}, signature certificate: {error}"
-            );
+            let error = verify_signature(&other, &signature, signed, padding).unwrap_err().to_string();
+            assert!(error.contains(expected), "P1 {p1:02X}, signature certificate: {error}");
         }
     }
 
@@ -791,83 +692,31 @@ mod tests {
         prepare_for_signing(&mut card, b"1234").unwrap();
         let auth = ef(&card, jpki::AUTH_CERTIFICATE);
         let signature = sign(&mut card, &sign_apdu(SignMode::Pkcs1Sha256));
-        let error = verify_signature(
-            &auth,
-            &signature,
-            Signed::Message {
-                digest: Digest::Sha256,
-                data: b"another message",
-            },
-            Padding::Pkcs1,
-        )
-        .unwrap_err()
-        .to_string();
+        let error =
+            verify_signature(&auth, &signature, Signed::Message { digest: Digest::Sha256, data: b"another message" }, Padding::Pkcs1)
+                .unwrap_err()
+                .to_string();
         let signed = hex(&Digest::Sha256.hash(b"message to sign").unwrap());
         let wanted = hex(&Digest::Sha256.hash(b"another message").unwrap());
-        assert_eq!(error, format!("the signature holds a SHA-256 DigestInfo of hash {signed}, expected a SHA-256 DigestInfo of hash {wanted}"));
+        assert_eq!(
+            error,
+            format!("the signature holds a SHA-256 DigestInfo of hash {signed}, expected a SHA-256 DigestInfo of hash {wanted}")
+        );
         // The same signature read as SHA-1: the DigestInfo names its digest.
-        let error = verify_signature(
-            &auth,
-            &signature,
-            Signed::Message {
-                digest: Digest::Sha1,
-                data: b"message to sign",
-            },
-            Padding::Pkcs1,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            error.contains("holds a SHA-256 DigestInfo")
-                && error.contains("expected a SHA-1 DigestInfo"),
-            "{error}"
-        );
+        let error = verify_signature(&auth, &signature, Signed::Message { digest: Digest::Sha1, data: b"message to sign" }, Padding::Pkcs1)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("holds a SHA-256 DigestInfo") && error.contains("expected a SHA-1 DigestInfo"), "{error}");
         // Forms and lengths that cannot be right.
-        let error = verify_signature(&auth, &signature, Signed::DigestInfo(b"x"), Padding::Pss)
-            .unwrap_err();
-        assert!(
-            matches!(error, VerifyError::PssNeedsDigest("a DigestInfo")),
-            "{error}"
-        );
-        let error = verify_signature(
-            &auth,
-            &signature,
-            Signed::Digest {
-                digest: Digest::Sha256,
-                hash: &[0; 20],
-            },
-            Padding::Pss,
-        )
-        .unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "a SHA-256 hash is 32 bytes, this one is 20"
-        );
-        let error = verify_signature(
-            &auth,
-            &signature[1..],
-            Signed::DigestInfo(b"x"),
-            Padding::Pkcs1,
-        )
-        .unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "the signature is 255 bytes; the certificate's 2048-bit key makes 256-byte signatures"
-        );
-        let error = verify_signature(
-            &signature,
-            &signature,
-            Signed::DigestInfo(b"x"),
-            Padding::Pkcs1,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(
-                error,
-                VerifyError::Certificate(CertificateError::Parse { .. })
-            ),
-            "{error}"
-        );
+        let error = verify_signature(&auth, &signature, Signed::DigestInfo(b"x"), Padding::Pss).unwrap_err();
+        assert!(matches!(error, VerifyError::PssNeedsDigest("a DigestInfo")), "{error}");
+        let error =
+            verify_signature(&auth, &signature, Signed::Digest { digest: Digest::Sha256, hash: &[0; 20] }, Padding::Pss).unwrap_err();
+        assert_eq!(error.to_string(), "a SHA-256 hash is 32 bytes, this one is 20");
+        let error = verify_signature(&auth, &signature[1..], Signed::DigestInfo(b"x"), Padding::Pkcs1).unwrap_err();
+        assert_eq!(error.to_string(), "the signature is 255 bytes; the certificate's 2048-bit key makes 256-byte signatures");
+        let error = verify_signature(&signature, &signature, Signed::DigestInfo(b"x"), Padding::Pkcs1).unwrap_err();
+        assert!(matches!(error, VerifyError::Certificate(CertificateError::Parse { .. })), "{error}");
     }
 
     #[test]
@@ -877,48 +726,23 @@ mod tests {
         let auth = ef(&card, jpki::AUTH_CERTIFICATE);
         let key = X509::from_der(&auth).unwrap().public_key().unwrap();
         let message = b"a document";
-        for (digest, md) in Digest::ALL.iter().zip([
-            MessageDigest::sha1(),
-            MessageDigest::sha256(),
-            MessageDigest::sha384(),
-            MessageDigest::sha512(),
-        ]) {
+        for (digest, md) in
+            Digest::ALL.iter().zip([MessageDigest::sha1(), MessageDigest::sha256(), MessageDigest::sha384(), MessageDigest::sha512()])
+        {
             // What a client does with P1 00 (spec §3.7: 35, 51, 67, 83 bytes).
             let info = digest_info(*digest, &digest.hash(message).unwrap()).unwrap();
-            assert_eq!(
-                info.len(),
-                [35, 51, 67, 83][Digest::ALL.iter().position(|d| d == digest).unwrap()]
-            );
+            assert_eq!(info.len(), [35, 51, 67, 83][Digest::ALL.iter().position(|d| d == digest).unwrap()]);
             let mut apdu = vec![0x80, 0x2A, 0x00, 0x97, info.len() as u8];
             apdu.extend_from_slice(&info);
             apdu.push(0);
             let signature = sign(&mut card, &apdu);
             let mut verifier = openssl::sign::Verifier::new(md, &key).unwrap();
             verifier.update(message).unwrap();
-            assert!(
-                verifier.verify(&signature).unwrap(),
-                "{digest}: OpenSSL disagrees with our DigestInfo"
-            );
-            verify_signature(
-                &auth,
-                &signature,
-                Signed::Message {
-                    digest: *digest,
-                    data: message,
-                },
-                Padding::Pkcs1,
-            )
-            .unwrap();
+            assert!(verifier.verify(&signature).unwrap(), "{digest}: OpenSSL disagrees with our DigestInfo");
+            verify_signature(&auth, &signature, Signed::Message { digest: *digest, data: message }, Padding::Pkcs1).unwrap();
             verify_signature(&auth, &signature, Signed::DigestInfo(&info), Padding::Pkcs1).unwrap();
         }
-        assert!(matches!(
-            digest_info(Digest::Sha1, &[0; 32]),
-            Err(VerifyError::HashLength {
-                expected: 20,
-                actual: 32,
-                ..
-            })
-        ));
+        assert!(matches!(digest_info(Digest::Sha1, &[0; 32]), Err(VerifyError::HashLength { expected: 20, actual: 32, .. })));
     }
 
     #[test]
@@ -931,30 +755,19 @@ mod tests {
         let key = PKey::from_rsa(rsa).unwrap();
         let mut builder = X509::builder().unwrap();
         builder.set_pubkey(&key).unwrap();
-        builder
-            .set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        builder
-            .set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
-            .unwrap();
+        builder.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap()).unwrap();
+        builder.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap()).unwrap();
         builder.sign(&key, MessageDigest::sha256()).unwrap();
         let certificate = builder.build().to_der().unwrap();
         let message = b"salted";
         let sign = |salt: i32| {
             let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), &key).unwrap();
-            signer
-                .set_rsa_padding(openssl::rsa::Padding::PKCS1_PSS)
-                .unwrap();
-            signer
-                .set_rsa_pss_saltlen(RsaPssSaltlen::custom(salt))
-                .unwrap();
+            signer.set_rsa_padding(openssl::rsa::Padding::PKCS1_PSS).unwrap();
+            signer.set_rsa_pss_saltlen(RsaPssSaltlen::custom(salt)).unwrap();
             signer.update(message).unwrap();
             signer.sign_to_vec().unwrap()
         };
-        let signed = Signed::Message {
-            digest: Digest::Sha256,
-            data: message,
-        };
+        let signed = Signed::Message { digest: Digest::Sha256, data: message };
         verify_signature(&certificate, &sign(32), signed, Padding::Pss).unwrap();
         let error = verify_signature(&certificate, &sign(20), signed, Padding::Pss).unwrap_err();
         assert_eq!(
@@ -976,79 +789,39 @@ mod tests {
     #[test]
     fn card_certificates_verify_against_their_ca() {
         let card = issue("");
-        let (auth, auth_ca, sign_ca) = (
-            ef(&card, jpki::AUTH_CERTIFICATE),
-            ef(&card, jpki::AUTH_CA_CERTIFICATE),
-            ef(&card, jpki::SIGNATURE_CA_CERTIFICATE),
-        );
+        let (auth, auth_ca, sign_ca) =
+            (ef(&card, jpki::AUTH_CERTIFICATE), ef(&card, jpki::AUTH_CA_CERTIFICATE), ef(&card, jpki::SIGNATURE_CA_CERTIFICATE));
         let info = verify_certificate(&auth, &[&auth_ca], None).unwrap();
         let ca = is_der_certificate(&auth_ca).unwrap();
         assert_eq!(info.issuer, ca.subject);
         assert!(info.subject.starts_with("C=JP"), "{info:?}");
-        assert!(
-            !info.serial.is_empty() && info.serial.chars().all(|c| c.is_ascii_hexdigit()),
-            "{info:?}"
-        );
-        assert!(
-            info.not_before < OffsetDateTime::now_utc()
-                && OffsetDateTime::now_utc() < info.not_after,
-            "{info:?}"
-        );
+        assert!(!info.serial.is_empty() && info.serial.chars().all(|c| c.is_ascii_hexdigit()), "{info:?}");
+        assert!(info.not_before < OffsetDateTime::now_utc() && OffsetDateTime::now_utc() < info.not_after, "{info:?}");
         // Either CA in the list will do.
         verify_certificate(&auth, &[&sign_ca, &auth_ca], None).unwrap();
 
         let later = OffsetDateTime::now_utc() + time::Duration::days(20 * 366);
-        assert_eq!(
-            rejected(verify_certificate(&auth, &[&auth_ca], Some(later))),
-            (10, "certificate has expired".into())
-        );
+        assert_eq!(rejected(verify_certificate(&auth, &[&auth_ca], Some(later))), (10, "certificate has expired".into()));
         let before = info.not_before - time::Duration::days(1);
-        assert_eq!(
-            rejected(verify_certificate(&auth, &[&auth_ca], Some(before))),
-            (9, "certificate is not yet valid".into())
-        );
+        assert_eq!(rejected(verify_certificate(&auth, &[&auth_ca], Some(before))), (9, "certificate is not yet valid".into()));
         let error = verify_certificate(&auth, &[&sign_ca], None).unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .starts_with("openssl verify: error 20 at depth 0 (C=JP"),
-            "{error}"
-        );
-        assert_eq!(
-            rejected(Err(error)),
-            (20, "unable to get local issuer certificate".into())
-        );
+        assert!(error.to_string().starts_with("openssl verify: error 20 at depth 0 (C=JP"), "{error}");
+        assert_eq!(rejected(Err(error)), (20, "unable to get local issuer certificate".into()));
         assert_eq!(rejected(verify_certificate(&auth, &[], None)).0, 20);
         let error = verify_certificate(&auth, &[&auth_ca, b"junk"], None).unwrap_err();
-        assert!(
-            error.to_string().starts_with(
-                "CA certificate 1: not an X.509 certificate (4 bytes starting 6a756e6b)"
-            ),
-            "{error}"
-        );
+        assert!(error.to_string().starts_with("CA certificate 1: not an X.509 certificate (4 bytes starting 6a756e6b)"), "{error}");
     }
 
     #[test]
     fn an_expired_profile_certificate_fails_now() {
         let card = issue("certificates: { auth: { validity: expired } }\n");
-        let (auth, auth_ca) = (
-            ef(&card, jpki::AUTH_CERTIFICATE),
-            ef(&card, jpki::AUTH_CA_CERTIFICATE),
-        );
+        let (auth, auth_ca) = (ef(&card, jpki::AUTH_CERTIFICATE), ef(&card, jpki::AUTH_CA_CERTIFICATE));
         let error = verify_certificate(&auth, &[&auth_ca], None).unwrap_err();
-        assert!(
-            error.to_string().ends_with(": certificate has expired"),
-            "{error}"
-        );
+        assert!(error.to_string().ends_with(": certificate has expired"), "{error}");
         assert_eq!(rejected(Err(error)).0, 10);
         // It was valid the day before yesterday.
         let info = is_der_certificate(&auth).unwrap();
-        verify_certificate(
-            &auth,
-            &[&auth_ca],
-            Some(info.not_after - time::Duration::days(1)),
-        )
-        .unwrap();
+        verify_certificate(&auth, &[&auth_ca], Some(info.not_after - time::Duration::days(1))).unwrap();
     }
 
     #[test]
@@ -1056,10 +829,7 @@ mod tests {
         let mut card = issue("");
         let auth = ef(&card, jpki::AUTH_CERTIFICATE);
         let info = is_der_certificate(&auth).unwrap();
-        assert_eq!(
-            info,
-            verify_certificate(&auth, &[&ef(&card, jpki::AUTH_CA_CERTIFICATE)], None).unwrap()
-        );
+        assert_eq!(info, verify_certificate(&auth, &[&ef(&card, jpki::AUTH_CA_CERTIFICATE)], None).unwrap());
         // The EF read through the card is the same bytes.
         assert_eq!(card.transmit(&SELECT_JPKI), [0x90, 0x00]);
         let mut read = card.transmit(&[0x00, 0xB0, 0x8A, 0x00, 0x00, 0x00, 0x00]);
@@ -1069,36 +839,18 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
         let mut random = vec![0u8; 1200];
         rand_core::RngCore::fill_bytes(&mut rng, &mut random);
-        assert!(matches!(
-            is_der_certificate(&random),
-            Err(CertificateError::Parse { len: 1200, .. })
-        ));
-        assert!(matches!(
-            is_der_certificate(&auth[..auth.len() - 1]),
-            Err(CertificateError::Parse { .. })
-        ));
-        assert!(matches!(
-            is_der_certificate(&[]),
-            Err(CertificateError::Parse { len: 0, .. })
-        ));
+        assert!(matches!(is_der_certificate(&random), Err(CertificateError::Parse { len: 1200, .. })));
+        assert!(matches!(is_der_certificate(&auth[..auth.len() - 1]), Err(CertificateError::Parse { .. })));
+        assert!(matches!(is_der_certificate(&[]), Err(CertificateError::Parse { len: 0, .. })));
 
         let mut padded = auth.clone();
         padded.extend_from_slice(&[0xFF; 16]);
         let error = is_der_certificate(&padded).unwrap_err().to_string();
-        assert_eq!(
-            error,
-            format!(
-                "16 bytes follow the {}-byte DER certificate (all 00/FF filler: the EF is padded)",
-                auth.len()
-            )
-        );
+        assert_eq!(error, format!("16 bytes follow the {}-byte DER certificate (all 00/FF filler: the EF is padded)", auth.len()));
         let mut appended = auth.clone();
         appended.extend_from_slice(&[0x01, 0x02]);
         let error = is_der_certificate(&appended).unwrap_err().to_string();
-        assert_eq!(
-            error,
-            format!("2 bytes follow the {}-byte DER certificate", auth.len())
-        );
+        assert_eq!(error, format!("2 bytes follow the {}-byte DER certificate", auth.len()));
     }
 
     #[test]
@@ -1118,14 +870,7 @@ mod tests {
         long.extend_from_slice(&[0x55; 256]);
         assert_eq!(parses_as_tlv(&long), Ok(1));
         long.pop();
-        assert_eq!(
-            parses_as_tlv(&long),
-            Err(TlvError::Malformed {
-                offset: 0,
-                len: 259,
-                head: "048201005555".into()
-            })
-        );
+        assert_eq!(parses_as_tlv(&long), Err(TlvError::Malformed { offset: 0, len: 259, head: "048201005555".into() }));
 
         let malformed: &[(&[u8], usize)] = &[
             (&[0x30], 0),
@@ -1151,18 +896,8 @@ mod tests {
              or a length form other than 00-7F, 81 xx, 82 xx xx"
         );
         assert_eq!(parses_as_tlv(&[]), Err(TlvError::Empty { len: 0 }));
-        assert_eq!(
-            parses_as_tlv(&[0xFF, 0xFF]),
-            Err(TlvError::Empty { len: 2 })
-        );
-        assert_eq!(
-            parses_as_tlv(&[0x04, 0x00, 0x00, 0x12]),
-            Err(TlvError::AfterFiller {
-                filler: 2,
-                offset: 3,
-                byte: 0x12
-            })
-        );
+        assert_eq!(parses_as_tlv(&[0xFF, 0xFF]), Err(TlvError::Empty { len: 2 }));
+        assert_eq!(parses_as_tlv(&[0x04, 0x00, 0x00, 0x12]), Err(TlvError::AfterFiller { filler: 2, offset: 3, byte: 0x12 }));
         // A certificate is one object.
         let card = issue("");
         assert_eq!(parses_as_tlv(&ef(&card, jpki::AUTH_CERTIFICATE)), Ok(1));

@@ -152,10 +152,8 @@ pub fn write_frame(stream: &mut impl Write, payload: &[u8], scratch: &mut Vec<u8
 /// `socket_fix` false leaves TCP_NODELAY and TCP_QUICKACK alone: only for measuring what
 /// they are worth (`mynasim bench --pcsc --no-socket-fix`).
 pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::path::Path>, socket_fix: bool) -> io::Result<()> {
-    let target: SocketAddr = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve {addr}")))?;
+    let target: SocketAddr =
+        addr.to_socket_addrs()?.next().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve {addr}")))?;
     let mut waiting_logged = false;
     // vpcd starts listening a moment after pcscd starts: retry soon, then every 100 ms.
     let mut pause = Duration::from_millis(5);
@@ -187,7 +185,12 @@ pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::pa
 
 /// Answers frames until the peer closes the connection.
 /// `ready_file` is created once connected to vpcd.
-pub fn run_session(card: &mut dyn VirtualCard, mut stream: TcpStream, ready_file: Option<&std::path::Path>, socket_fix: bool) -> io::Result<()> {
+pub fn run_session(
+    card: &mut dyn VirtualCard,
+    mut stream: TcpStream,
+    ready_file: Option<&std::path::Path>,
+    socket_fix: bool,
+) -> io::Result<()> {
     stream.set_nodelay(socket_fix)?;
     if let Some(path) = ready_file.filter(|p| !p.exists()) {
         // The sandbox reads our pid from it (to enter our namespaces), then asks pcscd

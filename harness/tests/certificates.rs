@@ -7,12 +7,7 @@ use std::process::Command;
 
 fn export(profile: &str, out: &Path) {
     let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/profiles").join(profile);
-    let status = Command::new(env!("CARGO_BIN_EXE_mynasim"))
-        .args(["export", "--profile"])
-        .arg(&profile)
-        .arg(out)
-        .status()
-        .unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_mynasim")).args(["export", "--profile"]).arg(&profile).arg(out).status().unwrap();
     assert!(status.success());
 }
 

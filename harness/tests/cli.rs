@@ -70,7 +70,8 @@ fn state_file_keeps_counters_across_processes() {
     let out = stdout(&mynasim(&["apdu", "--profile", profile, select, "0020009804 31323334"]));
     assert!(out.contains("< 6984"), "{out}");
     // No temporary files are left beside the state file.
-    let names: Vec<String> = std::fs::read_dir(dir.path().join("state")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path().join("state")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names, ["card-state.yaml"]);
 }
 

@@ -69,7 +69,10 @@ fn assert_refused(name: &str, line: u32, column: Option<u32>, hint: &str) {
     assert!(err.contains(hint), "{name}: stderr does not say {hint:?}\n{all}");
     assert!(err.contains("nothing ran"), "{name}: {all}");
     let out_text = stdout(&out);
-    assert!(!out_text.lines().any(|l| l.starts_with("ok ") || l.starts_with("FAIL") || l.starts_with("skip")), "{name}: a scenario ran\n{all}");
+    assert!(
+        !out_text.lines().any(|l| l.starts_with("ok ") || l.starts_with("FAIL") || l.starts_with("skip")),
+        "{name}: a scenario ran\n{all}"
+    );
     assert!(!out_text.contains("passed"), "{name}: {all}");
     assert!(!marker.exists(), "{name}: the valid scenario beside the bad file ran (marker written)\n{all}");
 }
@@ -199,7 +202,11 @@ fn assert_apdu_failure(name: &str, line: u32, last_apdu_line: u32, expected: &st
     assert!(text.contains(&format!("   expected: {expected}")), "{name}: {}", both(&out));
     assert!(text.contains(&format!("   actual:   {actual}")), "{name}: {}", both(&out));
     assert!(text.contains("   last APDUs ("), "{name}: {}", both(&out));
-    assert!(text.contains(&format!("     line {last_apdu_line:>3}  > ")), "{name}: the last APDUs do not show line {last_apdu_line}\n{}", both(&out));
+    assert!(
+        text.contains(&format!("     line {last_apdu_line:>3}  > ")),
+        "{name}: the last APDUs do not show line {last_apdu_line}\n{}",
+        both(&out)
+    );
 }
 
 #[test]
@@ -349,7 +356,10 @@ fn scriptor_sws(text: &str) -> Vec<String> {
 fn scriptor_replays_a_transcript_with_the_same_status_words() {
     let dir = tempfile::tempdir().unwrap();
     let tdir = dir.path().join("transcripts");
-    let out = mynasim_run(&["--show-pins", "--transcript-dir", tdir.to_str().unwrap(), fixture("apdu-only/auth-pin-counter.yaml").to_str().unwrap()], &[]);
+    let out = mynasim_run(
+        &["--show-pins", "--transcript-dir", tdir.to_str().unwrap(), fixture("apdu-only/auth-pin-counter.yaml").to_str().unwrap()],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     let file = std::fs::read_dir(&tdir).unwrap().next().unwrap().unwrap().path();
     let transcript = std::fs::read_to_string(&file).unwrap();
@@ -402,4 +412,25 @@ fn in_process_skips_scenarios_with_run_steps() {
     let line = text.lines().find(|l| l.contains("with-run-step.yaml")).unwrap_or_default();
     assert!(line.starts_with("skip ") && line.contains("needs pcscd"), "{}", both(&out));
     assert!(text.contains("0 passed, 0 failed, 1 skipped"), "{}", both(&out));
+}
+
+/// On a machine without pcscd (hidden here by binding /dev/null over it in a private mount
+/// namespace), APDU-only scenarios run in process by themselves and the run says so; the
+/// scenarios that need pcscd are skipped with the reason.
+#[test]
+fn without_pcscd_apdu_only_scenarios_run_in_process() {
+    let pcscd = ["/usr/sbin/pcscd", "/sbin/pcscd"].into_iter().find(|p| Path::new(p).is_file()).expect("pcscd is installed");
+    let script = format!("mount -n --bind /dev/null {pcscd} && exec \"$@\"");
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script, "sh", env!("CARGO_BIN_EXE_mynasim"), "run"])
+        .arg(fixture("apdu-only/auth-pin-counter.yaml"))
+        .arg(fixture("in-process/with-run-step.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert!(stderr(&out).contains("no private pcscd here"), "{}", both(&out));
+    let text = stdout(&out);
+    let line = |name: &str| text.lines().find(|l| l.contains(name)).unwrap_or_default().to_owned();
+    assert!(line("auth-pin-counter.yaml").starts_with("ok ") && line("auth-pin-counter.yaml").contains("ran in process"), "{}", both(&out));
+    assert!(line("with-run-step.yaml").starts_with("skip ") && line("with-run-step.yaml").contains("needs pcscd"), "{}", both(&out));
 }

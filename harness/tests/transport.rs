@@ -85,9 +85,8 @@ fn vpcd_ports_are_reachable_from_nowhere_outside_the_sandbox() {
 #[test]
 fn sandboxes_run_side_by_side() {
     let sandboxes: Vec<Sandbox> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| Sandbox::start(&SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"))).unwrap()))
-            .collect();
+        let handles: Vec<_> =
+            (0..4).map(|_| scope.spawn(|| Sandbox::start(&SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"))).unwrap())).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let sockets: std::collections::HashSet<_> = sandboxes.iter().map(Sandbox::socket).collect();

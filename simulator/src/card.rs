@@ -131,9 +131,7 @@ impl Card {
     /// Never panics on any input.
     pub fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>) {
         response.clear();
-        let outcome = Apdu::parse(apdu)
-            .and_then(|apdu| Command::try_from(&apdu))
-            .and_then(|command| self.execute(command, response));
+        let outcome = Apdu::parse(apdu).and_then(|apdu| Command::try_from(&apdu)).and_then(|command| self.execute(command, response));
         let sw = match outcome {
             Ok(sw) => sw,
             Err(sw) => {
@@ -175,9 +173,7 @@ impl Card {
                 }
             }
             Command::Verify { target, value } => self.verify(target, value),
-            Command::ChangeReferenceData { target, new_value } => {
-                self.change(ChangeCommand::ChangeReferenceData, target, new_value)
-            }
+            Command::ChangeReferenceData { target, new_value } => self.change(ChangeCommand::ChangeReferenceData, target, new_value),
             Command::ChangeKey { target, new_value } => self.change(ChangeCommand::ChangeKey, target, new_value),
             Command::ComputeSignature { mode, key, data } => self.compute_signature(mode, key, data, out),
             Command::GetChallenge { len } => {
@@ -190,9 +186,7 @@ impl Card {
             Command::InternalAuthenticate { key, data } => self.internal_authenticate(key, data, out),
             Command::SetSessionKey { data } => match self.current_applet().map(|a| a.session_key) {
                 Some(SessionKeySupport::Unsupported) => Err(Sw::SESSION_KEY_UNSUPPORTED),
-                Some(SessionKeySupport::Offered) if self.session.verified.contains(PinId::TextPin) => {
-                    self.set_session_key(data)
-                }
+                Some(SessionKeySupport::Offered) if self.session.verified.contains(PinId::TextPin) => self.set_session_key(data),
                 // Text AP without the PIN (照合番号A is not enough), JPKI, juki, MF level:
                 // 69 82 (spec §5.6 items 1, 7).
                 _ => Err(Sw::SECURITY_STATUS_NOT_SATISFIED),

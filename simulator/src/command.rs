@@ -204,11 +204,7 @@ impl<'a> TryFrom<&Apdu<'a>> for Command<'a> {
         if class != 0x00 && class != 0x80 {
             return Err(Sw::CLA_NOT_SUPPORTED);
         }
-        let expected_class = INSTRUCTIONS
-            .iter()
-            .find(|(ins, _)| *ins == apdu.ins)
-            .map(|(_, cla)| *cla)
-            .ok_or(Sw::INS_NOT_SUPPORTED)?;
+        let expected_class = INSTRUCTIONS.iter().find(|(ins, _)| *ins == apdu.ins).map(|(_, cla)| *cla).ok_or(Sw::INS_NOT_SUPPORTED)?;
         if class != expected_class {
             return Err(Sw::CLA_NOT_SUPPORTED);
         }
@@ -245,11 +241,7 @@ impl<'a> TryFrom<&Apdu<'a>> for Command<'a> {
                 let target = key_object(apdu.p2)?;
                 Ok(Command::ChangeKey { target, new_value: non_empty(apdu.data)? })
             }
-            0x2A => Ok(Command::ComputeSignature {
-                mode: SignMode::from_p1(apdu.p1)?,
-                key: key_choice(apdu.p2)?,
-                data: apdu.data,
-            }),
+            0x2A => Ok(Command::ComputeSignature { mode: SignMode::from_p1(apdu.p1)?, key: key_choice(apdu.p2)?, data: apdu.data }),
             0x84 => {
                 if apdu.p1 != 0 || apdu.p2 != 0 {
                     return Err(Sw::INCORRECT_P1P2);
@@ -415,20 +407,13 @@ mod tests {
 
     #[test]
     fn verify_and_sign_parameters() {
-        assert_eq!(
-            parse(&[0x00, 0x20, 0x00, 0x80]),
-            Ok(Command::Verify { target: Target::Current, value: None })
-        );
+        assert_eq!(parse(&[0x00, 0x20, 0x00, 0x80]), Ok(Command::Verify { target: Target::Current, value: None }));
         assert_eq!(parse(&[0x00, 0x20, 0x01, 0x80]), Err(Sw::INCORRECT_P1P2));
         assert_eq!(parse(&[0x00, 0x24, 0x00, 0x80, 1, 0x31]), Err(Sw::INCORRECT_P1P2));
         assert_eq!(parse(&[0x80, 0x2A, 0x06, 0x80, 1, 1]), Err(Sw::INCORRECT_P1P2));
         assert_eq!(
             parse(&[0x80, 0x2A, 0x00, 0x97, 1, 1, 0]),
-            Ok(Command::ComputeSignature {
-                mode: SignMode::Pkcs1Raw,
-                key: KeyChoice::Object(Target::Sfi(0x17)),
-                data: &[1]
-            })
+            Ok(Command::ComputeSignature { mode: SignMode::Pkcs1Raw, key: KeyChoice::Object(Target::Sfi(0x17)), data: &[1] })
         );
     }
 

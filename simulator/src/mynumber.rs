@@ -45,10 +45,8 @@ pub fn era_date(date: Date) -> String {
         (1912, Month::July, 30),
         (1868, Month::January, 25),
     ];
-    let start_year = ERAS
-        .iter()
-        .find(|(y, m, d)| Date::from_calendar_date(*y, *m, *d).is_ok_and(|start| date >= start))
-        .map_or(1868, |(y, _, _)| *y);
+    let start_year =
+        ERAS.iter().find(|(y, m, d)| Date::from_calendar_date(*y, *m, *d).is_ok_and(|start| date >= start)).map_or(1868, |(y, _, _)| *y);
     let era_year = date.year() - start_year + 1;
     format!("{:02}{:02}{:02}", era_year % 100, date.month() as u8, date.day())
 }
@@ -91,16 +89,9 @@ mod tests {
         ] {
             assert!(validate(valid).is_ok(), "{valid}");
         }
-        for invalid in [
-            "123456789010",
-            "983205673210",
-            "123456789019",
-            "314159265351",
-            "271828182841",
-            "12345678901",
-            "1234567890188",
-            "12345678901A",
-        ] {
+        for invalid in
+            ["123456789010", "983205673210", "123456789019", "314159265351", "271828182841", "12345678901", "1234567890188", "12345678901A"]
+        {
             assert!(validate(invalid).is_err(), "{invalid}");
         }
     }

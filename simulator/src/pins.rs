@@ -122,8 +122,7 @@ impl PinFormat {
         match self {
             PinFormat::FourDigits => value.len() == 4 && value.iter().all(u8::is_ascii_digit),
             PinFormat::SignPassword => {
-                (6..=16).contains(&value.len())
-                    && value.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                (6..=16).contains(&value.len()) && value.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
             }
             PinFormat::Digits(n) => value.len() == n && value.iter().all(u8::is_ascii_digit),
             PinFormat::Unknown => false,

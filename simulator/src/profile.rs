@@ -74,9 +74,7 @@ impl Profile {
     pub fn from_yaml(text: &str, source: &str) -> Result<Profile, ProfileError> {
         serde_saphyr::from_str::<Option<Profile>>(text)
             .map(Option::unwrap_or_default)
-            .map_err(|e| ProfileError {
-                message: e.render_with_options(serde_saphyr::render_options! { source_name: Some(source) }),
-            })
+            .map_err(|e| ProfileError { message: e.render_with_options(serde_saphyr::render_options! { source_name: Some(source) }) })
     }
 }
 
@@ -551,7 +549,8 @@ impl Profile {
             sex: self.holder.sex.unwrap_or(Sex::Female),
             my_number: match &self.holder.my_number {
                 Some(n) => n.0.clone(),
-                None => mynumber::complete(&digits("my_number", 11)).ok_or_else(|| ProfileError::plain(source, "internal: bad derived number"))?,
+                None => mynumber::complete(&digits("my_number", 11))
+                    .ok_or_else(|| ProfileError::plain(source, "internal: bad derived number"))?,
             },
             municipality_code: self.holder.municipality_code.as_ref().map_or_else(|| "13101".to_owned(), |c| c.0.clone()),
         };
@@ -581,10 +580,11 @@ impl Profile {
             .iter()
             .map(|pin| match pin {
                 PinId::AuthPin => self.pins.auth.counter.record(auth_pin.clone().into_bytes(), 3),
-                PinId::SignPassword => self.pins.sign.counter.record(
-                    self.pins.sign.value.as_ref().map_or_else(|| "ABC123".to_owned(), |v| v.0.clone()).into_bytes(),
-                    5,
-                ),
+                PinId::SignPassword => self
+                    .pins
+                    .sign
+                    .counter
+                    .record(self.pins.sign.value.as_ref().map_or_else(|| "ABC123".to_owned(), |v| v.0.clone()).into_bytes(), 5),
                 PinId::TextPin => self.pins.text.counter.record(four(&self.pins.text).into_bytes(), 3),
                 // Blocked on every card examined (spec §5.2); its value is unknown.
                 PinId::TextReserved => PinRecord { value: Zeroizing::new(derived("0012").to_vec()), max_tries: 3, remaining: 0 },
@@ -662,10 +662,8 @@ pub fn years_between(from: Date, to: Date) -> i32 {
 /// The `n`-th birthday strictly after `after` (spec §9.2 "5回目の誕生日").
 /// \[unk\] A 29 February birthday falls on 28 February in common years.
 pub fn nth_birthday_after(birth: Date, after: Date, n: i32) -> Date {
-    let birthday_in = |year: i32| {
-        Date::from_calendar_date(year, birth.month(), birth.day())
-            .unwrap_or_else(|_| ymd(year, Month::February, 28))
-    };
+    let birthday_in =
+        |year: i32| Date::from_calendar_date(year, birth.month(), birth.day()).unwrap_or_else(|_| ymd(year, Month::February, 28));
     let first_year = if birthday_in(after.year()) > after { after.year() } else { after.year() + 1 };
     birthday_in(first_year + n - 1)
 }
@@ -682,9 +680,7 @@ pub fn start_of_day_jst(day: Date) -> OffsetDateTime {
 
 /// 23:59:59 JST of `day` (= 14:59:59 UTC, spec §9.1), in UTC.
 pub fn end_of_day_jst(day: Date) -> OffsetDateTime {
-    PrimitiveDateTime::new(day, Time::from_hms(23, 59, 59).unwrap_or(Time::MIDNIGHT))
-        .assume_offset(JST)
-        .to_offset(UtcOffset::UTC)
+    PrimitiveDateTime::new(day, Time::from_hms(23, 59, 59).unwrap_or(Time::MIDNIGHT)).assume_offset(JST).to_offset(UtcOffset::UTC)
 }
 
 #[cfg(test)]

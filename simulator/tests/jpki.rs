@@ -375,5 +375,8 @@ fn same_seed_same_card_same_signatures() {
         signatures.push(sign(card, 0x00, 0x80, &digest_info(b"same")).0);
     }
     assert_eq!(signatures[0], signatures[1]);
-    assert_ne!(card_from("seed: another").applet(mynasim_simulator::applets::AppletId::Jpki).unwrap().files, a.applet(mynasim_simulator::applets::AppletId::Jpki).unwrap().files);
+    assert_ne!(
+        card_from("seed: another").applet(mynasim_simulator::applets::AppletId::Jpki).unwrap().files,
+        a.applet(mynasim_simulator::applets::AppletId::Jpki).unwrap().files
+    );
 }

@@ -25,8 +25,8 @@ fn apdu() -> impl Strategy<Value = Vec<u8>> {
         a
     });
     let select_ef = (0u16..0x20).prop_map(|fid| vec![0x00, 0xA4, 0x02, 0x0C, 0x02, (fid >> 8) as u8, fid as u8]);
-    let verify = proptest::collection::vec(prop_oneof![Just(b'1'), Just(b'2'), Just(b'3'), Just(b'4'), any::<u8>()], 0..20)
-        .prop_map(|pin| {
+    let verify =
+        proptest::collection::vec(prop_oneof![Just(b'1'), Just(b'2'), Just(b'3'), Just(b'4'), any::<u8>()], 0..20).prop_map(|pin| {
             let mut a = vec![0x00, 0x20, 0x00, 0x80];
             if !pin.is_empty() {
                 a.push(pin.len() as u8);
@@ -36,7 +36,18 @@ fn apdu() -> impl Strategy<Value = Vec<u8>> {
         });
     let header = (
         prop_oneof![Just(0x00u8), Just(0x80), Just(0x08), Just(0x0C), any::<u8>()],
-        prop_oneof![Just(0xB0u8), Just(0xB2), Just(0x2A), Just(0x24), Just(0x32), Just(0x84), Just(0x88), Just(0xAE), Just(0xCA), any::<u8>()],
+        prop_oneof![
+            Just(0xB0u8),
+            Just(0xB2),
+            Just(0x2A),
+            Just(0x24),
+            Just(0x32),
+            Just(0x84),
+            Just(0x88),
+            Just(0xAE),
+            Just(0xCA),
+            any::<u8>()
+        ],
         any::<u8>(),
         any::<u8>(),
     );

@@ -44,8 +44,7 @@ fn attributes_read_positionally_through_the_offset_table() {
     // DF21: the absolute offset of each field's tag.
     let header = if file[2] & 0x80 != 0 { 3 + usize::from(file[2] & 0x7F) } else { 3 };
     assert_eq!(file[header..header + 3], [0xDF, 0x21, 0x08]);
-    let offsets: Vec<usize> =
-        file[header + 3..header + 11].chunks(2).map(|p| usize::from(u16::from_be_bytes([p[0], p[1]]))).collect();
+    let offsets: Vec<usize> = file[header + 3..header + 11].chunks(2).map(|p| usize::from(u16::from_be_bytes([p[0], p[1]]))).collect();
     let field = |i: usize| -> &[u8] {
         let at = offsets[i];
         assert_eq!(file[at..at + 2], [0xDF, 0x22 + i as u8]);
@@ -235,7 +234,8 @@ impl Client {
     fn unprotect(&self, iv: &[u8], data: &[u8]) -> Vec<u8> {
         let tlv = parse_all(data).unwrap();
         assert_eq!((tlv.len(), tlv[0].tag, tlv[0].value[0]), (1, 0x86, 0x01));
-        let mut plain = Self::aes(openssl::symm::Mode::Decrypt, openssl::symm::Cipher::aes_128_cbc(), &self.key, Some(iv), &tlv[0].value[1..]);
+        let mut plain =
+            Self::aes(openssl::symm::Mode::Decrypt, openssl::symm::Cipher::aes_128_cbc(), &self.key, Some(iv), &tlv[0].value[1..]);
         let end = plain.iter().rposition(|b| *b == 0x80).unwrap();
         plain.truncate(end);
         plain

@@ -55,12 +55,7 @@ fn scenario_bench(dir: &std::path::Path, runs: usize) -> Result<()> {
     use mynasim_harness::scenario::suite::{self, SuiteOptions};
     let scenarios = super::run::load_all(&[dir.to_path_buf()])?;
     let jobs = std::thread::available_parallelism().map_or(2, usize::from);
-    let options = SuiteOptions {
-        mynasim: std::env::current_exe()?,
-        jobs,
-        in_process: false,
-        worker: Default::default(),
-    };
+    let options = SuiteOptions { mynasim: std::env::current_exe()?, jobs, in_process: false, worker: Default::default() };
     outln!("{} scenarios in {}, {jobs} at a time, {runs} runs", scenarios.len(), dir.display());
     let mut suite_seconds = Vec::new();
     let mut setups = Vec::new();
@@ -73,10 +68,19 @@ fn scenario_bench(dir: &std::path::Path, runs: usize) -> Result<()> {
         setups.extend(results.iter().filter(|r| r.mode == Mode::Pcsc && r.outcome != Outcome::Skipped).map(|r| r.setup_seconds));
     }
     let (median, p90) = median_p90(&mut suite_seconds);
-    outln!("whole suite: median {median:.1} s, slowest of {} runs {:.1} s ({failed} scenario failures in all)", suite_seconds.len(), suite_seconds.last().copied().unwrap_or(0.0));
+    outln!(
+        "whole suite: median {median:.1} s, slowest of {} runs {:.1} s ({failed} scenario failures in all)",
+        suite_seconds.len(),
+        suite_seconds.last().copied().unwrap_or(0.0)
+    );
     let _ = p90;
     let (median, p90) = median_p90(&mut setups);
-    outln!("sandbox start to first step (namespaces, pcscd, cards present), {} scenarios: median {:.0} ms, p90 {:.0} ms", setups.len(), median * 1e3, p90 * 1e3);
+    outln!(
+        "sandbox start to first step (namespaces, pcscd, cards present), {} scenarios: median {:.0} ms, p90 {:.0} ms",
+        setups.len(),
+        median * 1e3,
+        p90 * 1e3
+    );
     // An APDU-only scenario in process, many times.
     if let Some(apdu_only) = scenarios.iter().find(|s| !s.needs_pcscd) {
         let worker = mynasim_harness::scenario::worker::WorkerOptions::default();
@@ -134,7 +138,11 @@ fn run_bench(seconds: f64, pcsc: bool, rounds: usize, socket_fix: bool) -> Resul
         outln!("through pcscd + vpcd{fix}, READ BINARY round trip over {rounds} APDUs each, alternating:");
         outln!("  mynasim card: median {:.3} ms, p99 {:.3} ms", ms(result.card.median), ms(result.card.p99));
         outln!("  90 00 card:   median {:.3} ms, p99 {:.3} ms", ms(result.null.median), ms(result.null.p99));
-        outln!("  ratio (card / null): median {:.2}, p99 {:.2}", ms(result.card.median) / ms(result.null.median), ms(result.card.p99) / ms(result.null.p99));
+        outln!(
+            "  ratio (card / null): median {:.2}, p99 {:.2}",
+            ms(result.card.median) / ms(result.null.median),
+            ms(result.card.p99) / ms(result.null.p99)
+        );
         outln!(
             "  80 2A P1=00 through pcscd ({} signatures): median {:.3} ms ({:.0} signs/s), p99 {:.3} ms",
             rounds / 10 + 1,
@@ -145,4 +153,3 @@ fn run_bench(seconds: f64, pcsc: bool, rounds: usize, socket_fix: bool) -> Resul
     }
     Ok(())
 }
-

@@ -11,7 +11,10 @@ pub fn wait_for_cards(count: usize, timeout: std::time::Duration) -> Result<Vec<
         match present {
             Ok(readers) if readers.len() >= count => return Ok(readers),
             Ok(_) | Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(50)),
-            Ok(readers) => anyhow::bail!("pcscd shows {} card(s) after {timeout:?}, expected {count}; is vpcd configured for these ports?", readers.len()),
+            Ok(readers) => anyhow::bail!(
+                "pcscd shows {} card(s) after {timeout:?}, expected {count}; is vpcd configured for these ports?",
+                readers.len()
+            ),
             Err(e) => return Err(e).context("pcscd does not answer; is it running?"),
         }
     }
@@ -26,15 +29,11 @@ fn reader_states() -> Result<Vec<(String, bool)>> {
         Err(pcsc::Error::NoReadersAvailable) => Vec::new(),
         Err(e) => return Err(e).context("cannot list readers"),
     };
-    let mut states: Vec<pcsc::ReaderState> =
-        readers.iter().map(|r| pcsc::ReaderState::new(r.as_c_str(), pcsc::State::UNAWARE)).collect();
+    let mut states: Vec<pcsc::ReaderState> = readers.iter().map(|r| pcsc::ReaderState::new(r.as_c_str(), pcsc::State::UNAWARE)).collect();
     if !states.is_empty() {
         ctx.get_status_change(std::time::Duration::ZERO, &mut states).context("cannot read reader states")?;
     }
-    Ok(states
-        .iter()
-        .map(|s| (s.name().to_string_lossy().into_owned(), s.event_state().contains(pcsc::State::PRESENT)))
-        .collect())
+    Ok(states.iter().map(|s| (s.name().to_string_lossy().into_owned(), s.event_state().contains(pcsc::State::PRESENT))).collect())
 }
 
 /// Runs `pcsc-status`: one line per reader, `present <reader>` or `empty <reader>`.
@@ -44,4 +43,3 @@ pub fn run() -> Result<()> {
     }
     Ok(())
 }
-

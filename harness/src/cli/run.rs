@@ -67,8 +67,11 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>> {
     let paths = if paths.is_empty() { vec![PathBuf::from("scenarios")] } else { paths.to_vec() };
     let files = discover(&paths).map_err(|e| anyhow::anyhow!("{e}")).context(BadScenarios(1))?;
     if files.is_empty() {
-        return Err(anyhow::anyhow!("no scenario files (*.yaml) under {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")))
-            .context(BadScenarios(0));
+        return Err(anyhow::anyhow!(
+            "no scenario files (*.yaml) under {}",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ))
+        .context(BadScenarios(0));
     }
     let mut loaded = Vec::new();
     let mut bad = 0;

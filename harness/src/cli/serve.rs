@@ -84,7 +84,6 @@ fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>,
     Ok(())
 }
 
-
 fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str) -> Result<()> {
     let mut options = SandboxOptions::new(std::env::current_exe().context("cannot find the mynasim binary")?);
     if !profiles.is_empty() {
@@ -117,4 +116,3 @@ fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str)
     drop(sandbox);
     Ok(())
 }
-

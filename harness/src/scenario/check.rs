@@ -138,11 +138,18 @@ pub fn load(file: &Path) -> Result<LoadedScenario, ScenarioError> {
         _ => vec![("card".to_owned(), None)],
     };
     if declared.is_empty() || declared.len() > crate::sandbox::MAX_CARDS {
-        let pos = declared.iter().find_map(|(_, c)| c.map(|c| Pos::of(&c.referenced))).map_or(Pos { line: 1, column: 1 }, |p| Pos { line: p.line.saturating_sub(1).max(1), column: 1 });
+        let pos = declared
+            .iter()
+            .find_map(|(_, c)| c.map(|c| Pos::of(&c.referenced)))
+            .map_or(Pos { line: 1, column: 1 }, |p| Pos { line: p.line.saturating_sub(1).max(1), column: 1 });
         let pos = text.lines().position(|l| l.starts_with("cards:")).map_or(pos, |i| Pos { line: i as u32 + 1, column: 1 });
         return Err(at(
             pos,
-            format!("a scenario has 1 to {} cards (vpcd serves two slots per pcscd), this one has {}; split it into scenarios", crate::sandbox::MAX_CARDS, declared.len()),
+            format!(
+                "a scenario has 1 to {} cards (vpcd serves two slots per pcscd), this one has {}; split it into scenarios",
+                crate::sandbox::MAX_CARDS,
+                declared.len()
+            ),
         ));
     }
     let mut cards = Vec::new();
@@ -152,9 +159,9 @@ pub fn load(file: &Path) -> Result<LoadedScenario, ScenarioError> {
             Some(spec) => resolve_card(&spec.value, &dir).map_err(|e| at(Pos::of(&spec.referenced), e))?,
         };
         // Resolve now, so a profile's own errors show before anything runs.
-        profile.resolve(crate::load::today_in_japan(), &label).map_err(|e| {
-            at(spec.map_or(Pos { line: 1, column: 1 }, |s| Pos::of(&s.referenced)), format!("card `{name}`: {e}"))
-        })?;
+        profile
+            .resolve(crate::load::today_in_japan(), &label)
+            .map_err(|e| at(spec.map_or(Pos { line: 1, column: 1 }, |s| Pos::of(&s.referenced)), format!("card `{name}`: {e}")))?;
         cards.push(ScenarioCard { name, profile, label });
     }
 
@@ -244,7 +251,8 @@ impl Scope {
             return Ok(());
         }
         let hint = if let Some(fact) = name.strip_prefix("card.") {
-            format!("; a card's facts are {}", CARD_FACTS.iter().map(|f| format!("card.{f}")).collect::<Vec<_>>().join(", ")).replace(&format!("card.{fact}, "), &format!("card.{fact}, "))
+            format!("; a card's facts are {}", CARD_FACTS.iter().map(|f| format!("card.{f}")).collect::<Vec<_>>().join(", "))
+                .replace(&format!("card.{fact}, "), &format!("card.{fact}, "))
         } else if name.starts_with("cards.") {
             format!("; this scenario's cards are {}", self.cards.join(", "))
         } else {
@@ -252,7 +260,10 @@ impl Scope {
             if saved.is_empty() {
                 "; define it under `vars:` or `save:` it in an earlier step (environment variables are ${env.NAME})".to_owned()
             } else {
-                format!("; defined so far: {} (environment variables are ${{env.NAME}})", saved.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+                format!(
+                    "; defined so far: {} (environment variables are ${{env.NAME}})",
+                    saved.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                )
             }
         };
         Err(format!("variable `{name}` is not defined here{hint}"))

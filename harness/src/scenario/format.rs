@@ -323,7 +323,13 @@ impl<'de> Deserialize<'de> for TextExpect {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<TextExpect, A::Error> {
                 let m = TextExpectMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(TextExpect { contains: m.contains.0, not_contains: m.not_contains.0, regex: m.regex.0, equals: m.equals, empty: m.empty })
+                Ok(TextExpect {
+                    contains: m.contains.0,
+                    not_contains: m.not_contains.0,
+                    regex: m.regex.0,
+                    equals: m.equals,
+                    empty: m.empty,
+                })
             }
         }
         d.deserialize_any(V)
@@ -1020,9 +1026,7 @@ impl TryFrom<RawStep> for Step {
         .collect();
         let keyword = match present.as_slice() {
             [one] => *one,
-            [] => {
-                return Err("a step needs one of: apdu, run, shell, card, state, set, fault, verify, sleep, repeat, parallel".into())
-            }
+            [] => return Err("a step needs one of: apdu, run, shell, card, state, set, fault, verify, sleep, repeat, parallel".into()),
             many => return Err(format!("a step does one thing, this one has {}; split it into steps", many.join(" and "))),
         };
         // Options that belong to other kinds of step.
@@ -1080,7 +1084,9 @@ impl TryFrom<RawStep> for Step {
                     return Err("give `stdin` or `stdin_file`, not both".into());
                 }
                 let program = match (r.run, r.shell) {
-                    (Some(argv), None) if argv.is_empty() => return Err("`run` needs the program and its arguments: run: [opensc-tool, -l]".into()),
+                    (Some(argv), None) if argv.is_empty() => {
+                        return Err("`run` needs the program and its arguments: run: [opensc-tool, -l]".into())
+                    }
                     (Some(argv), None) => Program::Argv(argv),
                     (None, Some(text)) => Program::Shell(text),
                     _ => return Err("internal: run".into()),
@@ -1193,7 +1199,9 @@ fn validate_verify(v: &VerifySpec) -> Result<(), String> {
             return Err("say what was signed with one of: digest_info, hash, message, message_file".into());
         }
         if v.expect.is_some() || v.ca.is_some() {
-            return Err("`expect` and `ca` are for certificate checks; a signature check has signature + certificate + what was signed".into());
+            return Err(
+                "`expect` and `ca` are for certificate checks; a signature check has signature + certificate + what was signed".into()
+            );
         }
         if v.digest_info.is_some() && v.padding == PaddingName::Pss {
             return Err("a DigestInfo is signed with PKCS#1 v1.5 padding (80 2A P1=00); with PSS give `hash` or `message`".into());

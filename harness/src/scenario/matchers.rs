@@ -28,7 +28,9 @@ impl SwPattern {
                 c => c.to_digit(16).map(|d| Some(d as u8)).ok_or(()),
             })
             .collect::<Result<_, _>>()
-            .map_err(|()| format!("{text:?} is not a status word pattern; write four hex digits, `x` for any digit: \"9000\", \"63Cx\", \"6xxx\""))?;
+            .map_err(|()| {
+                format!("{text:?} is not a status word pattern; write four hex digits, `x` for any digit: \"9000\", \"63Cx\", \"6xxx\"")
+            })?;
         let nibbles: [Option<u8>; 4] = nibbles
             .try_into()
             .map_err(|_| format!("{text:?} is not four hex digits; a status word is two bytes, e.g. \"9000\" or \"63Cx\""))?;

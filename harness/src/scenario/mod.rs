@@ -20,8 +20,8 @@ pub mod reader;
 pub mod report;
 pub mod result;
 pub mod runner;
-pub mod suite;
 mod steps;
+pub mod suite;
 pub mod template;
 pub mod worker;
 

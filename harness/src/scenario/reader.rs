@@ -87,7 +87,12 @@ fn pcsc_error(e: pcsc::Error) -> ReaderError {
 impl PcscReader {
     /// The reader called `name` (e.g. `Virtual PCD 00 00`).
     pub fn new(name: &str) -> PcscReader {
-        PcscReader { reader: CString::new(name).unwrap_or_default(), context: None, card: None, buffer: vec![0; pcsc::MAX_BUFFER_SIZE_EXTENDED] }
+        PcscReader {
+            reader: CString::new(name).unwrap_or_default(),
+            context: None,
+            card: None,
+            buffer: vec![0; pcsc::MAX_BUFFER_SIZE_EXTENDED],
+        }
     }
 
     fn context(&mut self) -> Result<&pcsc::Context, ReaderError> {

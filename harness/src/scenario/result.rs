@@ -124,6 +124,11 @@ impl ScenarioResult {
 
     /// A result for a scenario that could not start or whose worker died.
     pub fn broken(file: PathBuf, name: String, mode: Mode, failure: Failure) -> ScenarioResult {
-        ScenarioResult { outcome: Outcome::Failed, failure: Some(failure), notes: Vec::new(), ..ScenarioResult::skipped(file, name, mode, String::new()) }
+        ScenarioResult {
+            outcome: Outcome::Failed,
+            failure: Some(failure),
+            notes: Vec::new(),
+            ..ScenarioResult::skipped(file, name, mode, String::new())
+        }
     }
 }

@@ -215,7 +215,11 @@ pub fn run_steps(cx: &mut Context<'_>, steps: &[Spanned<Step>], on: Option<&str>
     for step in steps {
         let pos = Pos::of(&step.referenced);
         if Instant::now() > cx.deadline {
-            return Err(Failure { pos: Some(pos), step: step.value.kind.keyword().to_owned(), ..Failure::new("the scenario's time limit ran out") });
+            return Err(Failure {
+                pos: Some(pos),
+                step: step.value.kind.keyword().to_owned(),
+                ..Failure::new("the scenario's time limit ran out")
+            });
         }
         cx.steps_run += 1;
         let card = cx.card_index(step.value.on.as_deref().or(on));

@@ -102,7 +102,10 @@ pub fn run_worker(mynasim: &Path, file: &Path, name: &str, options: &WorkerOptio
         Err(_) => {
             let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
             let tail: Vec<&str> = stderr.lines().collect();
-            broken(Failure::new(format!("the scenario's worker ended without a result ({status})")).with_detail(tail[tail.len().saturating_sub(20)..].join("\n")))
+            broken(
+                Failure::new(format!("the scenario's worker ended without a result ({status})"))
+                    .with_detail(tail[tail.len().saturating_sub(20)..].join("\n")),
+            )
         }
     }
 }

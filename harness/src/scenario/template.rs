@@ -229,7 +229,8 @@ impl Template {
                 Segment::Ref(Reference::Var(name)) => out.extend(Self::lookup(vars, name)?.to_bytes()),
                 Segment::Ref(Reference::Len(name)) => {
                     let len = Self::lookup(vars, name)?.len();
-                    let byte = u8::try_from(len).map_err(|_| TemplateError::BadHex(format!("len({name}) is {len}, more than one byte holds")))?;
+                    let byte =
+                        u8::try_from(len).map_err(|_| TemplateError::BadHex(format!("len({name}) is {len}, more than one byte holds")))?;
                     out.push(byte);
                 }
             }
@@ -242,10 +243,15 @@ impl Template {
 pub fn parse_hex_field(text: &str) -> Result<Vec<u8>, TemplateError> {
     let digits: String = text.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
     if let Some(bad) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
-        return Err(TemplateError::BadHex(format!("{bad:?} is not a hex digit in {text:?}; write bytes as hex pairs such as \"00 A4 04 0C\"")));
+        return Err(TemplateError::BadHex(format!(
+            "{bad:?} is not a hex digit in {text:?}; write bytes as hex pairs such as \"00 A4 04 0C\""
+        )));
     }
     if !digits.len().is_multiple_of(2) {
-        return Err(TemplateError::BadHex(format!("{text:?} has an odd number of hex digits ({}); every byte is two digits", digits.len())));
+        return Err(TemplateError::BadHex(format!(
+            "{text:?} has an odd number of hex digits ({}); every byte is two digits",
+            digits.len()
+        )));
     }
     if digits.is_empty() {
         return Ok(Vec::new());

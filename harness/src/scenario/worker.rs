@@ -44,7 +44,8 @@ pub fn prepare_cards(scenario: &LoadedScenario, work: &Path) -> Result<Vec<CardR
         if spec.profile.state_file.is_some() || scenario.restarts_cards {
             let state = dir.join("state.yaml");
             if let Some(original) = spec.profile.state_file.as_ref().map(PathBuf::from).filter(|p| p.is_file()) {
-                std::fs::copy(&original, &state).map_err(|e| Failure::new(format!("cannot copy state file {}: {e}", original.display())))?;
+                std::fs::copy(&original, &state)
+                    .map_err(|e| Failure::new(format!("cannot copy state file {}: {e}", original.display())))?;
             }
             spec.profile.state_file = Some(state.display().to_string());
         }
@@ -141,7 +142,8 @@ impl WorkerPcscd {
     }
 
     fn spawn(&mut self) -> Result<(), String> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).map_err(|e| format!("cannot open the pcscd log: {e}"))?;
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(&self.log).map_err(|e| format!("cannot open the pcscd log: {e}"))?;
         let err = log.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new("pcscd")
             .args(["--foreground", "--config"])
@@ -169,7 +171,9 @@ impl WorkerPcscd {
         }
         for name in &self.readers {
             let mut reader = PcscReader::new(name);
-            reader.wait_present(true, deadline.saturating_duration_since(Instant::now())).map_err(|e| format!("{name}: {e}\n{}", self.log_tail()))?;
+            reader
+                .wait_present(true, deadline.saturating_duration_since(Instant::now()))
+                .map_err(|e| format!("{name}: {e}\n{}", self.log_tail()))?;
         }
         Ok(())
     }

@@ -65,11 +65,7 @@ pub fn build(content: JpkiContent) -> Applet {
         Ef::binary(TOKEN_INFO, token_info(&content.serial), Access::Free),
         Ef::binary(
             CERTIFICATE_AVAILABILITY,
-            vec![
-                if content.signature.is_some() { 0x8F } else { 0x00 },
-                if content.auth.is_some() { 0x8F } else { 0x00 },
-                0x00,
-            ],
+            vec![if content.signature.is_some() { 0x8F } else { 0x00 }, if content.auth.is_some() { 0x8F } else { 0x00 }, 0x00],
             Access::Free,
         ),
         Ef::binary(SIGNATURE_CA_CERTIFICATE, content.signature_ca_certificate, Access::Free),
@@ -86,11 +82,7 @@ pub fn build(content: JpkiContent) -> Applet {
         keys.push(AppletKey { key, guard: Some(PinId::AuthPin), usage: KeyUse::Signature(&SignMode::ALL) });
     }
     if let Some((key, certificate)) = content.signature {
-        files.push(Ef::binary(
-            SIGNATURE_CERTIFICATE,
-            certificate,
-            Access::AnyOf(PinSet::of(&[PinId::SignPassword])),
-        ));
+        files.push(Ef::binary(SIGNATURE_CERTIFICATE, certificate, Access::AnyOf(PinSet::of(&[PinId::SignPassword]))));
         files.push(Ef::key(SIGNATURE_KEY, keys.len()));
         keys.push(AppletKey { key, guard: Some(PinId::SignPassword), usage: KeyUse::Signature(&SignMode::ALL) });
     }

@@ -21,10 +21,7 @@ pub fn build(key_reference: [u8; 16]) -> Applet {
     Applet {
         id: AppletId::Juki,
         aid: AID,
-        files: vec![
-            Ef::records(KEY_REFERENCE, vec![key_reference.to_vec()], Access::Free),
-            Ef::pin(PIN, PinId::JukiPin),
-        ],
+        files: vec![Ef::records(KEY_REFERENCE, vec![key_reference.to_vec()], Access::Free), Ef::pin(PIN, PinId::JukiPin)],
         keys: Vec::new(),
         default_key: None,
         change_command: ChangeCommand::ChangeKey,

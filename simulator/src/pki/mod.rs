@@ -119,10 +119,8 @@ impl RsaKey {
         }
         let mut rng = ChaCha20Rng::from_seed(digest.into());
         let exponent = rsa::BigUint::from(65_537u32);
-        let key = rsa::RsaPrivateKey::new_with_exp(&mut rng, 2048, &exponent)
-            .map_err(|e| PkiError::KeyGeneration(e.to_string()))?;
-        let der = rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_der(&key)
-            .map_err(|e| PkiError::KeyGeneration(e.to_string()))?;
+        let key = rsa::RsaPrivateKey::new_with_exp(&mut rng, 2048, &exponent).map_err(|e| PkiError::KeyGeneration(e.to_string()))?;
+        let der = rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_der(&key).map_err(|e| PkiError::KeyGeneration(e.to_string()))?;
         cache.store(&name, der.as_bytes());
         RsaKey::from_pkcs1_der(der.as_bytes())
     }
@@ -178,12 +176,7 @@ impl RsaKey {
         const EM_LEN: usize = MODULUS_LEN;
         const H_LEN: usize = 32;
         const DB_LEN: usize = EM_LEN - H_LEN - 1;
-        let h: [u8; H_LEN] = Sha256::new()
-            .chain_update([0u8; 8])
-            .chain_update(hash)
-            .chain_update(salt)
-            .finalize()
-            .into();
+        let h: [u8; H_LEN] = Sha256::new().chain_update([0u8; 8]).chain_update(hash).chain_update(salt).finalize().into();
         let mut em = [0u8; EM_LEN];
         // DB = PS || 0x01 || salt, masked with MGF1(H).
         em[DB_LEN - H_LEN - 1] = 0x01;

@@ -6,8 +6,8 @@
 //! ever accept these certificates.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, IsCa, Issuer,
-    KeyIdMethod, KeyUsagePurpose, OtherNameValue, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose,
+    OtherNameValue, SanType, SerialNumber,
 };
 use time::OffsetDateTime;
 use yasna::models::ObjectIdentifier;
@@ -129,8 +129,7 @@ impl TestCa {
     /// Issues an end-entity certificate (spec §9.2 / §9.3).
     pub fn issue(&self, subject: &EndEntity<'_>) -> Result<Vec<u8>, PkiError> {
         let mut params = CertificateParams::default();
-        params.distinguished_name =
-            rcgen_dn(&[(OID_COUNTRY, "JP".into(), true), (&[2, 5, 4, 3], subject.common_name.to_owned(), true)]);
+        params.distinguished_name = rcgen_dn(&[(OID_COUNTRY, "JP".into(), true), (&[2, 5, 4, 3], subject.common_name.to_owned(), true)]);
         params.not_before = subject.not_before;
         params.not_after = subject.not_after;
         params.serial_number = Some(SerialNumber::from_slice(subject.serial));

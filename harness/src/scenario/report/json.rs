@@ -18,5 +18,12 @@ struct Report<'a> {
 /// The JSON report (format version 1).
 pub fn render(results: &[ScenarioResult], seconds: f64) -> Result<String, serde_json::Error> {
     let t = Totals::of(results);
-    serde_json::to_string_pretty(&Report { version: 1, passed: t.passed, failed: t.failed, skipped: t.skipped, seconds, scenarios: results })
+    serde_json::to_string_pretty(&Report {
+        version: 1,
+        passed: t.passed,
+        failed: t.failed,
+        skipped: t.skipped,
+        seconds,
+        scenarios: results,
+    })
 }

@@ -19,7 +19,13 @@ pub fn render(results: &[ScenarioResult], seconds: f64) -> String {
         t.failed,
         t.skipped
     );
-    let _ = writeln!(out, "  <testsuite name=\"mynasim scenarios\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{seconds:.3}\">", results.len(), t.failed, t.skipped);
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"mynasim scenarios\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{seconds:.3}\">",
+        results.len(),
+        t.failed,
+        t.skipped
+    );
     for r in results {
         let file = r.file.display().to_string();
         let _ = write!(

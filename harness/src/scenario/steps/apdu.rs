@@ -113,7 +113,8 @@ pub(crate) fn check_data(cx: &Context<'_>, expect: &DataExpect, data: &[u8]) -> 
     }
     match expect.is {
         Some(DataKind::Certificate) => {
-            crate::verify::is_der_certificate(data).map_err(|e| Failure::differ("data", "a DER X.509 certificate", format!("{e}: {}", shown())))?;
+            crate::verify::is_der_certificate(data)
+                .map_err(|e| Failure::differ("data", "a DER X.509 certificate", format!("{e}: {}", shown())))?;
         }
         Some(DataKind::Tlv) => {
             crate::verify::parses_as_tlv(data).map_err(|e| Failure::differ("data", "BER-TLV", format!("{e}: {}", shown())))?;

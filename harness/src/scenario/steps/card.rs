@@ -32,7 +32,8 @@ pub(super) fn run(cx: &mut Context<'_>, action: &CardAction, card: usize) -> Res
         CardAction::Reset => reader(cx, card)?.reset(false).map_err(reader_failure),
         CardAction::PowerCycle => reader(cx, card)?.reset(true).map_err(reader_failure),
         CardAction::RestartPcscd => {
-            let pcscd = cx.pcscd.as_mut().ok_or_else(|| Failure::new("restart-pcscd needs a private pcscd; this scenario runs in process"))?;
+            let pcscd =
+                cx.pcscd.as_mut().ok_or_else(|| Failure::new("restart-pcscd needs a private pcscd; this scenario runs in process"))?;
             pcscd.restart().map_err(|e| Failure::new(format!("pcscd did not come back: {e}")))?;
             for r in cx.readers.iter_mut().flatten() {
                 r.disconnect();
@@ -41,8 +42,9 @@ pub(super) fn run(cx: &mut Context<'_>, action: &CardAction, card: usize) -> Res
         }
         CardAction::Restart => {
             let spec = &cx.cards[card].spec;
-            let loaded = crate::load::load_profile(spec.profile.clone(), &spec.label, &mut crate::keycache::DirKeyCache::default_location())
-                .map_err(|e| Failure::new(format!("cannot restart the card: {e}")))?;
+            let loaded =
+                crate::load::load_profile(spec.profile.clone(), &spec.label, &mut crate::keycache::DirKeyCache::default_location())
+                    .map_err(|e| Failure::new(format!("cannot restart the card: {e}")))?;
             swap(cx, card, loaded)
         }
         CardAction::Replace(spec) => {

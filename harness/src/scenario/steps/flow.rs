@@ -37,13 +37,17 @@ pub(super) fn parallel(cx: &mut Context<'_>, branches: &[Spanned<Branch>]) -> Re
         let card = cx.card_index(branch.value.on.as_deref());
         let reader = cx.readers.get_mut(card).and_then(Option::take).ok_or_else(|| Failure {
             pos: Some(Pos::of(&branch.referenced)),
-            ..Failure::new(format!("two parallel branches drive card `{}`; give each branch its own card with `on:`", cx.cards[card].spec.name))
+            ..Failure::new(format!(
+                "two parallel branches drive card `{}`; give each branch its own card with `on:`",
+                cx.cards[card].spec.name
+            ))
         })?;
         let mut readers: Vec<_> = cx.cards.iter().map(|_| None).collect();
         readers[card] = Some(reader);
         lanes.push((card, branch, readers));
     }
-    let (cards, scenario, mode, work, clock, show_pins, deadline) = (cx.cards, cx.scenario, cx.mode, cx.work.clone(), cx.clock, cx.show_pins, cx.deadline);
+    let (cards, scenario, mode, work, clock, show_pins, deadline) =
+        (cx.cards, cx.scenario, cx.mode, cx.work.clone(), cx.clock, cx.show_pins, cx.deadline);
     let vars = cx.vars.clone();
     let program_env = cx.program_env.clone();
     let snapshots = cx.snapshots.clone();

@@ -15,7 +15,9 @@ fn expand(cx: &Context<'_>, t: &crate::scenario::format::TextTemplate) -> Result
 
 pub(super) fn run(cx: &mut Context<'_>, step: &RunStep) -> Result<(), Failure> {
     if cx.program_env.is_empty() {
-        return Err(Failure::new("a run step needs a private pcscd; this scenario runs in process (drop --in-process, or install pcscd and vsmartcard-vpcd)"));
+        return Err(Failure::new(
+            "a run step needs a private pcscd; this scenario runs in process (drop --in-process, or install pcscd and vsmartcard-vpcd)",
+        ));
     }
     let invocation = match &step.program {
         Program::Argv(argv) => Invocation::Argv(argv.iter().map(|a| expand(cx, a)).collect::<Result<_, _>>()?),
@@ -43,7 +45,10 @@ pub(super) fn run(cx: &mut Context<'_>, step: &RunStep) -> Result<(), Failure> {
             E::PromptNeverCame { expect, seen, .. } => (format!("the prompt /{expect}/"), format!("the terminal showed \"{seen}\"")),
             E::TimedOut { after, .. } => (format!("the program ends within {after:?}"), "still running; killed".to_owned()),
             E::OutputCap { stream, cap } => (format!("at most {cap} bytes on {stream}"), "more; killed".to_owned()),
-            E::EchoStayedOn { expect, .. } => (format!("echo turned off after /{expect}/ (a secret prompt)"), "echo stayed on; add `secret: false` for visible input".to_owned()),
+            E::EchoStayedOn { expect, .. } => (
+                format!("echo turned off after /{expect}/ (a secret prompt)"),
+                "echo stayed on; add `secret: false` for visible input".to_owned(),
+            ),
             E::NotFound { program } => ("an installed program".to_owned(), format!("`{program}` not found")),
             _ => ("the program runs to its end".to_owned(), e.to_string()),
         };
@@ -129,7 +134,11 @@ fn check_file(cx: &Context<'_>, name: &str, expect: &FileExpect) -> Result<(), F
     let exists = path.is_file();
     let want_exists = expect.exists.unwrap_or(true);
     if exists != want_exists {
-        return Err(Failure::differ(format!("file {name}"), if want_exists { "exists" } else { "does not exist" }, if exists { "exists" } else { "missing" }));
+        return Err(Failure::differ(
+            format!("file {name}"),
+            if want_exists { "exists" } else { "does not exist" },
+            if exists { "exists" } else { "missing" },
+        ));
     }
     if !exists {
         return Ok(());
@@ -159,7 +168,9 @@ fn check_file(cx: &Context<'_>, name: &str, expect: &FileExpect) -> Result<(), F
             crate::verify::Signed::Message { digest: sig.digest.into(), data: &message },
             sig.padding.into(),
         )
-        .map_err(|e| Failure::differ(format!("file {name}"), format!("a signature over {} by the {:?} key", over.display(), sig.by), e.to_string()))?;
+        .map_err(|e| {
+            Failure::differ(format!("file {name}"), format!("a signature over {} by the {:?} key", over.display(), sig.by), e.to_string())
+        })?;
     }
     Ok(())
 }

@@ -14,7 +14,11 @@ pub(super) fn run(cx: &mut Context<'_>, expect: &StateExpect, card: usize) -> Re
     if let Some(inserted) = expect.inserted {
         let actual = runtime.slot.is_inserted();
         if actual != inserted {
-            return Err(Failure::differ("card presence", if inserted { "inserted" } else { "removed" }, if actual { "inserted" } else { "removed" }));
+            return Err(Failure::differ(
+                "card presence",
+                if inserted { "inserted" } else { "removed" },
+                if actual { "inserted" } else { "removed" },
+            ));
         }
     }
     runtime.slot.with_card(|loaded| -> Result<(), Failure> {
@@ -24,12 +28,20 @@ pub(super) fn run(cx: &mut Context<'_>, expect: &StateExpect, card: usize) -> Re
             let record = card.pin(pin.id());
             if let Some(remaining) = want.remaining {
                 if record.remaining != remaining {
-                    return Err(Failure::differ(format!("{} PIN tries left", pin.as_str()), remaining.to_string(), record.remaining.to_string()));
+                    return Err(Failure::differ(
+                        format!("{} PIN tries left", pin.as_str()),
+                        remaining.to_string(),
+                        record.remaining.to_string(),
+                    ));
                 }
             }
             if let Some(blocked) = want.blocked {
                 if record.is_blocked() != blocked {
-                    return Err(Failure::differ(format!("{} PIN blocked", pin.as_str()), blocked.to_string(), record.is_blocked().to_string()));
+                    return Err(Failure::differ(
+                        format!("{} PIN blocked", pin.as_str()),
+                        blocked.to_string(),
+                        record.is_blocked().to_string(),
+                    ));
                 }
             }
             if let Some(verified) = want.verified {
@@ -65,7 +77,11 @@ pub(super) fn run(cx: &mut Context<'_>, expect: &StateExpect, card: usize) -> Re
         if let Some(want) = expect.sm {
             let open = matches!(session.sm, SmState::Open(_));
             if open != want {
-                return Err(Failure::differ("secure-messaging session", if want { "open" } else { "closed" }, if open { "open" } else { "closed" }));
+                return Err(Failure::differ(
+                    "secure-messaging session",
+                    if want { "open" } else { "closed" },
+                    if open { "open" } else { "closed" },
+                ));
             }
         }
         Ok(())

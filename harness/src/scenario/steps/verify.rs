@@ -108,7 +108,11 @@ pub(super) fn run(cx: &mut Context<'_>, v: &VerifySpec, card: usize) -> Result<(
     match (expect, result) {
         ("valid", Ok(_)) => Ok(()),
         ("valid", Err(e)) => Err(Failure::differ("certificate", "valid", e.to_string())),
-        (_, Ok(info)) => Err(Failure::differ("certificate", format!("not valid ({expect})"), format!("valid: {} until {}", info.subject, info.not_after))),
+        (_, Ok(info)) => Err(Failure::differ(
+            "certificate",
+            format!("not valid ({expect})"),
+            format!("valid: {} until {}", info.subject, info.not_after),
+        )),
         (want, Err(e)) => {
             let text = e.to_string();
             let needle = match want {

@@ -1,10 +1,10 @@
 //! Running many scenarios: each pcscd scenario in a worker process of its own (its own
 //! namespaces, pcscd and cards), in-process scenarios on threads here, `jobs` at a time.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::check::LoadedScenario;
 use super::result::{Failure, Mode, ScenarioResult};
@@ -67,7 +67,11 @@ pub fn run_one(scenario: &LoadedScenario, options: &SuiteOptions, pcscd_missing:
             "needs pcscd (run steps, pcscd restarts or kills), not run in process".to_owned(),
         ),
         (Mode::InProcess, _) => worker::run_in_process(scenario, &options.worker),
-        (Mode::Pcsc, None) => run_worker(&options.mynasim, &scenario.file, &scenario.name, &options.worker),
+        (Mode::Pcsc, None) => {
+            // The steps' own limit, plus the sandbox's start (60 s at most, see worker.rs).
+            let limit = scenario.doc.timeout.map_or(super::runner::SCENARIO_TIMEOUT, |t| t.0) + Duration::from_secs(90);
+            run_worker(&options.mynasim, &scenario.file, &scenario.name, &options.worker, limit)
+        }
     };
     if let (Some(note), super::result::Outcome::Passed | super::result::Outcome::Failed) = (note, result.outcome) {
         result.notes.push(note);
@@ -75,28 +79,44 @@ pub fn run_one(scenario: &LoadedScenario, options: &SuiteOptions, pcscd_missing:
     result
 }
 
-/// Runs a scenario file in a worker process and reads its result.
-pub fn run_worker(mynasim: &Path, file: &Path, name: &str, options: &WorkerOptions) -> ScenarioResult {
+/// Runs a scenario file in a worker process and reads its result. A worker that outlives
+/// `limit` (the scenario's own time limit plus the sandbox's start) is killed, and with it
+/// its namespace.
+pub fn run_worker(mynasim: &Path, file: &Path, name: &str, options: &WorkerOptions, limit: Duration) -> ScenarioResult {
     let broken = |f: Failure| ScenarioResult::broken(file.to_path_buf(), name.to_owned(), Mode::Pcsc, f);
     let mut child = match worker::spawn_worker(mynasim, file, options) {
         Ok(c) => c,
         Err(e) => return broken(Failure::new(format!("cannot start the scenario's sandbox (unshare): {e}"))),
     };
-    // Read both streams at once so neither pipe fills.
-    let mut stderr = child.stderr.take();
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(s) = stderr.as_mut() {
-            let _ = s.read_to_string(&mut text);
+    // Read both streams on threads so neither pipe fills while we watch the clock.
+    let read = |stream: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut s) = stream {
+                let _ = s.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let stdout = read(child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>));
+    let stderr = read(child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return broken(Failure::new(format!(
+                    "the scenario did not finish within {limit:?} and was stopped (raise `timeout:` if it needs longer)"
+                )));
+            }
+            Err(e) => break Err(e),
         }
-        text
-    });
-    let mut stdout = String::new();
-    if let Some(mut s) = child.stdout.take() {
-        let _ = s.read_to_string(&mut stdout);
-    }
-    let status = child.wait();
-    let stderr = errors.join().unwrap_or_default();
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
     match serde_json::from_str::<ScenarioResult>(stdout.trim()) {
         Ok(result) => result,
         Err(_) => {

@@ -169,12 +169,7 @@ impl Sandbox {
         // One vpcd entry serves two slots, PORT and PORT+1. vpcd 3.3 keeps its slot table
         // indexed by slot number alone (`ctx[Lun & 0xffff]`), so a second entry in the
         // same pcscd overwrites the first one's slots: two cards per pcscd is the limit.
-        let port = card_port(0);
-        fs::write(
-            conf.join("vpcd"),
-            format!("FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:{port}\nLIBPATH {VPCD_DRIVER}\nCHANNELID {port}\n"),
-        )
-        .doing("cannot write the vpcd reader configuration")?;
+        fs::write(conf.join("vpcd"), vpcd_reader_conf()).doing("cannot write the vpcd reader configuration")?;
         let mut script = String::from(
             "set -e\nip link set lo up\nmount -n -t tmpfs tmpfs /run\nmkdir -p /run/pcscd\nmount -n --bind \"$SANDBOX/pcscd\" /run/pcscd\n",
         );
@@ -326,6 +321,13 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// pcscd's reader configuration for vpcd in a sandbox: one entry, listening on the ports
+/// of slots 0 and 1, its readers named `Virtual PCD 00 00` and `Virtual PCD 00 01`.
+pub fn vpcd_reader_conf() -> String {
+    let port = card_port(0);
+    format!("FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:{port}\nLIBPATH {VPCD_DRIVER}\nCHANNELID {port}\n")
 }
 
 /// The vpcd port of card `n` (slot n) in a sandbox.

@@ -250,9 +250,8 @@ impl Scope {
         if name.starts_with("env.") || self.defined.iter().any(|d| d == name) {
             return Ok(());
         }
-        let hint = if let Some(fact) = name.strip_prefix("card.") {
+        let hint = if name.starts_with("card.") {
             format!("; a card's facts are {}", CARD_FACTS.iter().map(|f| format!("card.{f}")).collect::<Vec<_>>().join(", "))
-                .replace(&format!("card.{fact}, "), &format!("card.{fact}, "))
         } else if name.starts_with("cards.") {
             format!("; this scenario's cards are {}", self.cards.join(", "))
         } else {

@@ -59,20 +59,22 @@ pub fn prepare_cards(scenario: &LoadedScenario, work: &Path) -> Result<Vec<CardR
     Ok(cards)
 }
 
-fn scratch() -> Result<tempfile::TempDir, Failure> {
-    tempfile::Builder::new().prefix("mynasim-scenario-").tempdir().map_err(|e| Failure::new(format!("cannot create a work folder: {e}")))
+/// The scenario's scratch folder (removed when dropped) and its cards in their slots.
+fn setup(scenario: &LoadedScenario) -> Result<(tempfile::TempDir, Vec<CardRuntime>), Failure> {
+    let work = tempfile::Builder::new()
+        .prefix("mynasim-scenario-")
+        .tempdir()
+        .map_err(|e| Failure::new(format!("cannot create a work folder: {e}")))?;
+    let cards = prepare_cards(scenario, work.path())?;
+    Ok((work, cards))
 }
 
 /// Runs a scenario with its cards in process (no pcscd).
 pub fn run_in_process(scenario: &LoadedScenario, options: &WorkerOptions) -> ScenarioResult {
     let started = Instant::now();
     let broken = |f: Failure| ScenarioResult::broken(scenario.file.clone(), scenario.name.clone(), Mode::InProcess, f);
-    let work = match scratch() {
-        Ok(w) => w,
-        Err(f) => return broken(f),
-    };
-    let cards = match prepare_cards(scenario, work.path()) {
-        Ok(c) => c,
+    let (work, cards) = match setup(scenario) {
+        Ok(set) => set,
         Err(f) => return broken(f),
     };
     let readers: Vec<Box<dyn Reader>> = cards.iter().map(|c| Box::new(DirectReader::new(c.slot.clone())) as Box<dyn Reader>).collect();
@@ -231,17 +233,12 @@ impl Drop for WorkerPcscd {
 pub fn run_in_sandbox(scenario: &LoadedScenario, options: &WorkerOptions) -> ScenarioResult {
     let started = Instant::now();
     let broken = |f: Failure| ScenarioResult::broken(scenario.file.clone(), scenario.name.clone(), Mode::Pcsc, f);
-    let work = match scratch() {
-        Ok(w) => w,
-        Err(f) => return broken(f),
-    };
-    let cards = match prepare_cards(scenario, work.path()) {
-        Ok(c) => c,
+    let (work, cards) = match setup(scenario) {
+        Ok(set) => set,
         Err(f) => return broken(f),
     };
     let config = work.path().join("reader.conf.d");
-    let port = crate::sandbox::card_port(0);
-    let conf = format!("FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:{port}\nLIBPATH {VPCD_DRIVER}\nCHANNELID {port}\n");
+    let conf = crate::sandbox::vpcd_reader_conf();
     if let Err(e) = std::fs::create_dir_all(&config).and_then(|()| std::fs::write(config.join("vpcd"), conf)) {
         return broken(Failure::new(format!("cannot write the reader configuration: {e}")));
     }

@@ -5,7 +5,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: the PC/SC stack the real-client tests cross, and the build dependencies.
 install_packages() {
-  local wanted=(pcscd vsmartcard-vpcd opensc libpcsclite-dev libssl-dev pkg-config util-linux mount procps iproute2 openssl pcsc-tools python3-pyscard)
+  local wanted=(pcscd vsmartcard-vpcd opensc libpcsclite-dev libssl-dev pkg-config util-linux mount procps iproute2 openssl pcsc-tools python3-pyscard python3-cryptography)
   local missing=()
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

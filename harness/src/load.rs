@@ -214,6 +214,8 @@ pub fn find_profile(name: &str, dir: &Path) -> Option<PathBuf> {
         let path = dir.join(name);
         return path.is_file().then_some(path);
     }
+    // Walk up from the real folder (`.` has no ancestors of its own).
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     dir.ancestors().map(|d| d.join("profiles").join(format!("{name}.yaml"))).find(|p| p.is_file())
 }
 

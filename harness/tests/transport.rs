@@ -63,8 +63,8 @@ fn a_third_card_is_refused_with_the_reason() {
 #[test]
 fn vpcd_ports_are_reachable_from_nowhere_outside_the_sandbox() {
     let sandbox = Sandbox::start(&SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"))).unwrap();
-    let card_pid = std::fs::read_to_string(sandbox.dir().join("ready-0")).unwrap();
-    let card_pid = card_pid.trim();
+    let card_pid = sandbox.namespace_pid().unwrap().to_string();
+    let card_pid = card_pid.as_str();
     // Inside: vpcd listens (on 0.0.0.0, as Debian's vpcd does) in a namespace whose only
     // interface is loopback.
     let inside = |args: &[&str]| {

@@ -35,6 +35,12 @@ enum Commands {
     /// line each: `present <reader>` or `empty <reader>`.
     PcscStatus,
     Apdu(cli::apdu::Args),
+    /// PID 1 of a private sandbox (started by the sandbox itself).
+    #[command(hide = true)]
+    SandboxInit {
+        /// The sandbox folder.
+        dir: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,7 +71,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Commands::Serve(args) => args.transcript.as_ref(),
         _ => None,
     };
-    if !matches!(cli.command, Commands::PcscStatus) {
+    if !matches!(cli.command, Commands::PcscStatus | Commands::SandboxInit { .. }) {
         cli::init_logging(&cli.log, transcript)?;
     }
     match cli.command {
@@ -76,5 +82,6 @@ fn dispatch(cli: Cli) -> Result<()> {
         Commands::Bench(args) => cli::bench::run(args),
         Commands::PcscStatus => cli::pcsc_status::run(),
         Commands::Apdu(args) => cli::apdu::run(args),
+        Commands::SandboxInit { dir } => mynasim_harness::sandbox::init::run(&dir).map_err(anyhow::Error::msg),
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use mynasim_harness::keycache::DirKeyCache;
 use mynasim_harness::load::load_card;
-use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxOptions};
+use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxLogs, SandboxOptions};
 use mynasim_harness::vpcd;
 
 use super::pcsc_status::wait_for_cards;
@@ -28,6 +28,10 @@ pub struct Args {
     /// Write the APDU transcript (`> command` / `< response`, PINs masked) to this file.
     #[arg(long)]
     pub transcript: Option<PathBuf>,
+    /// With --private: append pcscd's and the cards' logs to this file instead of standard
+    /// error.
+    #[arg(long, value_name = "FILE", requires = "private")]
+    log_file: Option<PathBuf>,
     /// Create this file once pcscd has powered the card (used by the sandbox).
     #[arg(long, hide = true)]
     ready_file: Option<PathBuf>,
@@ -42,10 +46,17 @@ pub struct Args {
 /// Runs `serve`; `log` is the log filter, passed on to the cards of a private sandbox.
 pub fn run(args: Args, log: &str) -> Result<()> {
     if args.private {
-        serve_private(args.profiles, args.transcript, log)
+        serve_private(args.profiles, args.transcript, args.log_file, log)
     } else {
         serve_system(args.profiles, &args.vpcd, args.ready_file, args.null_card, !args.no_socket_fix)
     }
+}
+
+/// Ends the process on SIGINT, SIGTERM and SIGHUP alike, even when the shell that started
+/// it in the background made it ignore SIGINT (handlers replace an inherited "ignore").
+/// `on_signal` runs in the handler's thread.
+fn on_termination(on_signal: impl FnMut() + Send + 'static) -> Result<()> {
+    ctrlc::set_handler(on_signal).context("cannot install the signal handler")
 }
 
 fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>, null_card: bool, socket_fix: bool) -> Result<()> {
@@ -62,6 +73,9 @@ fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>,
         }
     }
     let count = cards.len();
+    // Each command's state is on disk before its answer leaves, so stopping at any moment
+    // loses nothing.
+    on_termination(|| std::process::exit(0))?;
     let mut threads = Vec::new();
     for (n, mut card) in cards.into_iter().enumerate() {
         let addr = format!("{host}:{}", port + n as u16);
@@ -84,8 +98,12 @@ fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>,
     Ok(())
 }
 
-fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str) -> Result<()> {
+fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log_file: Option<PathBuf>, log: &str) -> Result<()> {
     let mut options = SandboxOptions::new(std::env::current_exe().context("cannot find the mynasim binary")?);
+    options.logs = match log_file {
+        Some(path) => SandboxLogs::File(std::path::absolute(path)?),
+        None => SandboxLogs::Inherit,
+    };
     if !profiles.is_empty() {
         // Check the profiles here, so errors show before the sandbox starts.
         let mut cache = DirKeyCache::default_location();
@@ -103,16 +121,25 @@ fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log: &str)
     let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
     let flag = std::sync::Arc::clone(&cancel);
-    ctrlc::set_handler(move || {
+    on_termination(move || {
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = tx.send(());
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    })?;
     options.cancel = Some(cancel);
     let sandbox = Sandbox::start(&options)?;
     outln!("export PCSCLITE_CSOCK_NAME={}", sandbox.socket().display());
     outln!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.cards.len());
-    let _ = rx.recv();
+    // Until a signal, or until part of the sandbox dies (which ends it): then say which.
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(died) = sandbox.died() {
+                    anyhow::bail!("{died} died, and the sandbox with it; clients lost their cards");
+                }
+            }
+        }
+    }
     drop(sandbox);
     Ok(())
 }

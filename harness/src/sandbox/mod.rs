@@ -9,14 +9,21 @@
 //! collide on ports. Clients outside reach pcscd through its unix socket:
 //! `PCSCLITE_CSOCK_NAME=<dir>/pcscd.comm`.
 //!
-//! Process tree: `unshare` → `sh` (sets up mounts and loopback, starts `mynasim serve` for
-//! the cards in the background) → `exec pcscd -f`. All of it is one process group, which
-//! drop terminates.
+//! Process tree: `unshare` (new mount, network and PID namespaces) → `sh` (mounts,
+//! loopback) → `exec mynasim sandbox-init`, PID 1 of the namespace ([`init`]), whose
+//! children are the card servers (`mynasim serve`) and pcscd. PID 1 ends when its
+//! standard input (a pipe held by [`Sandbox`]) closes, so the sandbox dies with its owner
+//! even when the owner is killed with SIGKILL: the kernel kills the rest of the namespace.
+//! When a child dies, PID 1 reports which and how and ends the sandbox; [`Sandbox::died`]
+//! says so. A start also removes the folders of sandboxes whose owner is gone.
+
+pub mod init;
 
 use std::fs;
-use std::os::unix::process::CommandExt;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Why a sandbox could not start.
@@ -49,11 +56,11 @@ pub enum SandboxError {
         /// Why it failed.
         source: std::io::Error,
     },
-    /// pcscd or the sandbox shell ended before the cards were ready.
-    #[error("the sandbox exited ({status}) before it was ready:\n{log}")]
+    /// Part of the sandbox died (pcscd, a card server), which ends the sandbox.
+    #[error("{status} died, which ended the sandbox:\n{log}")]
     Exited {
-        /// Exit status.
-        status: std::process::ExitStatus,
+        /// Which part and how, e.g. `pcscd with exit code 1`.
+        status: String,
         /// pcscd's and the cards' output.
         log: String,
     },
@@ -116,6 +123,19 @@ pub struct SandboxOptions {
     /// Set to true (e.g. from a Ctrl-C handler) to abandon a start that is still waiting;
     /// everything already started is torn down.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Where pcscd's and the cards' logs go.
+    pub logs: SandboxLogs,
+}
+
+/// Where a sandbox's logs go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SandboxLogs {
+    /// `sandbox.log` in the sandbox folder (read with [`Sandbox::log`]; gone with the sandbox).
+    Folder,
+    /// This process's standard error (`serve --private`: the user sees them).
+    Inherit,
+    /// Appended to this file.
+    File(PathBuf),
 }
 
 impl SandboxOptions {
@@ -127,6 +147,7 @@ impl SandboxOptions {
             timeout: Duration::from_secs(60),
             serve_args: Vec::new(),
             cancel: None,
+            logs: SandboxLogs::Folder,
         }
     }
 }
@@ -135,14 +156,22 @@ impl SandboxOptions {
 #[derive(Debug)]
 pub struct Sandbox {
     dir: tempfile::TempDir,
-    /// The current pcscd (first the `unshare` child, which execs into pcscd).
+    /// `unshare`, whose child is the sandbox's PID 1.
     child: Child,
-    /// The process group of everything in the sandbox.
-    group: u32,
+    /// PID 1's standard input: closing it ends the sandbox.
+    control: Option<ChildStdin>,
+    /// PID 1's event lines (`died …`, `pcscd-restarted`).
+    events: Arc<Mutex<Vec<String>>>,
     cards: usize,
     mynasim: PathBuf,
     cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    logs: SandboxLogs,
 }
+
+/// The file naming a sandbox folder's owner (to clean up after owners that died).
+const OWNER_FILE: &str = "owner.pid";
+/// The prefix of sandbox folders in the temp folder.
+const FOLDER_PREFIX: &str = "mynasim-sandbox-";
 
 impl Sandbox {
     /// Starts pcscd and the cards; returns once a PC/SC client sees every card present.
@@ -158,7 +187,9 @@ impl Sandbox {
         if options.cards.is_empty() || options.cards.len() > MAX_CARDS {
             return Err(SandboxError::CardCount(options.cards.len()));
         }
-        let dir = tempfile::Builder::new().prefix("mynasim-sandbox-").tempdir().doing("cannot create the sandbox folder")?;
+        remove_orphaned_folders();
+        let dir = tempfile::Builder::new().prefix(FOLDER_PREFIX).tempdir().doing("cannot create the sandbox folder")?;
+        fs::write(dir.path().join(OWNER_FILE), format!("{}\n", std::process::id())).doing("cannot write the sandbox owner file")?;
         let conf = dir.path().join("reader.conf.d");
         let sock = dir.path().join("pcscd");
         fs::create_dir_all(&conf).doing("cannot create the reader configuration folder")?;
@@ -170,47 +201,69 @@ impl Sandbox {
         // indexed by slot number alone (`ctx[Lun & 0xffff]`), so a second entry in the
         // same pcscd overwrites the first one's slots: two cards per pcscd is the limit.
         fs::write(conf.join("vpcd"), vpcd_reader_conf()).doing("cannot write the vpcd reader configuration")?;
-        let mut script = String::from(
-            "set -e\nip link set lo up\nmount -n -t tmpfs tmpfs /run\nmkdir -p /run/pcscd\nmount -n --bind \"$SANDBOX/pcscd\" /run/pcscd\n",
-        );
-        for (n, source) in options.cards.iter().enumerate() {
-            let port = card_port(n);
-            let mut args = vec![
-                quote(&options.mynasim.display().to_string()),
-                "serve".to_owned(),
-                "--vpcd".to_owned(),
-                format!("127.0.0.1:{port}"),
-                "--ready-file".to_owned(),
-                quote(&dir.path().join(format!("ready-{n}")).display().to_string()),
-            ];
-            args.extend(options.serve_args.iter().map(|a| quote(a)));
+        let mut cards = Vec::new();
+        for source in &options.cards {
+            let mut args = options.serve_args.clone();
             match source {
                 CardSource::Null => args.push("--null-card".to_owned()),
                 CardSource::Profile(None) => {}
                 CardSource::Profile(Some(p)) => {
                     let absolute = fs::canonicalize(p).map_err(|source| SandboxError::Profile { path: p.clone(), source })?;
-                    args.push(quote(&absolute.display().to_string()));
+                    args.push(absolute.display().to_string());
                 }
             }
-            script.push_str(&format!("{} &\n", args.join(" ")));
+            cards.push(args);
         }
-        script.push_str("exec pcscd --foreground --config \"$SANDBOX/reader.conf.d\"\n");
-        let log = fs::File::create(dir.path().join("sandbox.log")).doing("cannot create the sandbox log")?;
+        let plan = init::InitPlan { mynasim: options.mynasim.clone(), cards };
+        let plan =
+            serde_json::to_string(&plan).map_err(|e| SandboxError::Io { what: "cannot write the sandbox plan", source: e.into() })?;
+        fs::write(dir.path().join(init::PLAN_FILE), plan).doing("cannot write the sandbox plan")?;
+        let stderr = match &options.logs {
+            SandboxLogs::Folder => Stdio::from(fs::File::create(dir.path().join("sandbox.log")).doing("cannot create the sandbox log")?),
+            SandboxLogs::File(path) => {
+                Stdio::from(fs::OpenOptions::new().create(true).append(true).open(path).doing("cannot open the log file")?)
+            }
+            SandboxLogs::Inherit => Stdio::inherit(),
+        };
         let mut unshare = Command::new("unshare");
         if !is_root() {
             unshare.arg("--map-root-user");
         }
-        unshare
-            .args(["--mount", "--net", "--propagation", "private", "sh", "-c", &script])
+        let setup = "set -e\nip link set lo up\nmount -n -t tmpfs tmpfs /run\nmkdir -p /run/pcscd\nmount -n --bind \"$SANDBOX/pcscd\" /run/pcscd\nexec \"$@\"\n";
+        let mut child = unshare
+            .args(["--mount", "--net", "--pid", "--fork", "--kill-child", "--propagation", "private", "sh", "-c", setup, "sh"])
+            .arg(&options.mynasim)
+            .arg("sandbox-init")
+            .arg(dir.path())
             .env("SANDBOX", dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().doing("cannot share the sandbox log")?)
-            .stderr(log)
-            .process_group(0);
-        let child = unshare.spawn().doing("cannot start unshare")?;
-        let group = child.id();
-        let mut sandbox =
-            Sandbox { dir, child, group, cards: options.cards.len(), mynasim: options.mynasim.clone(), cancel: options.cancel.clone() };
+            .env_remove("PCSCLITE_CSOCK_NAME")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .doing("cannot start unshare")?;
+        let events = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stdout) = child.stdout.take() {
+            let events = Arc::clone(&events);
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stdout).lines().map_while(std::result::Result::ok) {
+                    if let Ok(mut e) = events.lock() {
+                        e.push(line);
+                    }
+                }
+            });
+        }
+        let control = child.stdin.take();
+        let mut sandbox = Sandbox {
+            dir,
+            child,
+            control,
+            events,
+            cards: options.cards.len(),
+            mynasim: options.mynasim.clone(),
+            cancel: options.cancel.clone(),
+            logs: options.logs.clone(),
+        };
         sandbox.wait_ready(options.timeout)?;
         Ok(sandbox)
     }
@@ -219,29 +272,47 @@ impl Sandbox {
     /// restarts: the cards must notice, reconnect and keep their state. Returns once pcscd
     /// has powered every card again.
     pub fn restart_pcscd(&mut self, timeout: Duration) -> Result<()> {
-        let card_pid = fs::read_to_string(self.dir.path().join("ready-0")).doing("cannot read the card's pid")?.trim().to_owned();
         for n in 0..self.cards {
             let _ = fs::remove_file(self.dir.path().join(format!("ready-{n}")));
         }
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        self.child.wait().doing("cannot wait for pcscd")?;
-        let log = fs::OpenOptions::new().append(true).open(self.dir.path().join("sandbox.log")).doing("cannot open the sandbox log")?;
-        let mut nsenter = Command::new("nsenter");
-        nsenter.args(["--target", &card_pid, "--mount", "--net"]);
-        if !is_root() {
-            nsenter.arg("--user").arg("--preserve-credentials");
+        let before = self.event_count("pcscd-restarted");
+        let control = self
+            .control
+            .as_mut()
+            .ok_or(SandboxError::Io { what: "the sandbox is stopped", source: std::io::ErrorKind::BrokenPipe.into() })?;
+        control.write_all(b"restart-pcscd\n").and_then(|()| control.flush()).doing("cannot ask the sandbox to restart pcscd")?;
+        let deadline = Instant::now() + timeout;
+        while self.event_count("pcscd-restarted") == before {
+            if let Some(died) = self.died() {
+                return Err(SandboxError::Exited { status: died, log: self.log() });
+            }
+            if Instant::now() > deadline {
+                return Err(SandboxError::Timeout { timeout, socket_up: false, cards_up: false, log: self.log() });
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
-        self.child = nsenter
-            .args(["pcscd", "--foreground", "--config"])
-            .arg(self.dir.path().join("reader.conf.d"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().doing("cannot share the sandbox log")?)
-            .stderr(log)
-            // Process ids fit in an i32 on Linux (pid_max ≤ 2^22).
-            .process_group(i32::try_from(self.group).unwrap_or(0))
-            .spawn()
-            .doing("cannot start nsenter")?;
-        self.wait_ready(timeout)
+        self.wait_ready(deadline.saturating_duration_since(Instant::now()))
+    }
+
+    fn event_count(&self, what: &str) -> usize {
+        self.events.lock().map(|e| e.iter().filter(|l| *l == what).count()).unwrap_or(0)
+    }
+
+    /// Which part of the sandbox died and how (`pcscd with exit code 1`, `card 0 killed by
+    /// signal 9 (SIGKILL)`), once one has: the sandbox is then gone.
+    pub fn died(&self) -> Option<String> {
+        let reported = self.events.lock().ok().and_then(|e| e.iter().find_map(|l| l.strip_prefix("died ").map(str::to_owned)));
+        reported.or_else(|| {
+            // PID 1 itself gone without a word (killed from outside).
+            let status = fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok();
+            match status {
+                None => Some("the sandbox's init process".to_owned()),
+                Some(stat) if stat.split(") ").nth(1).is_some_and(|rest| rest.starts_with('Z')) => {
+                    Some("the sandbox's init process".to_owned())
+                }
+                Some(_) => None,
+            }
+        })
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
@@ -257,8 +328,8 @@ impl Sandbox {
             if self.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst)) {
                 return Err(SandboxError::Interrupted);
             }
-            if let Some(status) = self.child.try_wait().doing("cannot watch pcscd")? {
-                return Err(SandboxError::Exited { status, log: self.log() });
+            if let Some(died) = self.died() {
+                return Err(SandboxError::Exited { status: died, log: self.log() });
             }
             if Instant::now() > deadline {
                 return Err(SandboxError::Timeout { timeout, socket_up, cards_up, log: self.log() });
@@ -276,6 +347,14 @@ impl Sandbox {
         Ok(String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.starts_with("present")).count())
     }
 
+    /// The host's process id of the sandbox's PID 1, to enter its namespaces with `nsenter
+    /// --target` (the pids inside the sandbox are those of its own PID namespace).
+    pub fn namespace_pid(&self) -> Option<u32> {
+        let unshare = self.child.id();
+        let children = fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    }
+
     /// The value for `PCSCLITE_CSOCK_NAME`.
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("pcscd/pcscd.comm")
@@ -286,9 +365,13 @@ impl Sandbox {
         self.dir.path()
     }
 
-    /// pcscd's and the cards' output so far.
+    /// pcscd's and the cards' output so far (when they log to the sandbox folder or a file).
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("sandbox.log")).unwrap_or_default()
+        match &self.logs {
+            SandboxLogs::Folder => fs::read_to_string(self.dir.path().join("sandbox.log")).unwrap_or_default(),
+            SandboxLogs::File(path) => fs::read_to_string(path).unwrap_or_default(),
+            SandboxLogs::Inherit => "(the logs went to standard error)".to_owned(),
+        }
     }
 
     /// A command whose PC/SC calls go to this sandbox's pcscd.
@@ -298,28 +381,40 @@ impl Sandbox {
         command
     }
 
-    /// Stops everything (also done on drop).
+    /// Stops everything (also done on drop): closes PID 1's input, so the namespace ends.
     pub fn stop(&mut self) {
-        let group = format!("-{}", self.group);
-        for signal in ["-TERM", "-KILL"] {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            let _ = Command::new("kill").args([signal, "--", &group]).stderr(Stdio::null()).status();
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+        self.control = None;
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(5));
         }
+        // `unshare --kill-child` takes PID 1, and with it the namespace, along.
+        let _ = self.child.kill();
         let _ = self.child.wait();
-        // The card servers were reparented inside the group; make sure none is left.
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
     }
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Removes sandbox folders whose owner process is gone (a crash, SIGKILL): their
+/// processes died with their PID namespace; only the folder stayed.
+fn remove_orphaned_folders() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(FOLDER_PREFIX)) {
+            continue;
+        }
+        let Ok(owner) = fs::read_to_string(path.join(OWNER_FILE)) else { continue };
+        let alive = owner.trim().parse::<u32>().is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            tracing::info!("removing {}, left by a sandbox whose owner (pid {}) is gone", path.display(), owner.trim());
+            let _ = fs::remove_dir_all(&path);
+        }
     }
 }
 
@@ -333,10 +428,6 @@ pub fn vpcd_reader_conf() -> String {
 /// The vpcd port of card `n` (slot n) in a sandbox.
 pub fn card_port(n: usize) -> u16 {
     crate::vpcd::FIRST_PORT + n as u16
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 pub(crate) fn is_root() -> bool {

@@ -1,0 +1,136 @@
+//! PID 1 of a sandbox (`mynasim sandbox-init DIR`): starts the card servers and pcscd as
+//! its children and watches them, its standard input and nothing else.
+//!
+//! Being PID 1 of the sandbox's PID namespace is what makes the sandbox hard to orphan:
+//! when this process ends, for whatever reason, the kernel kills every process in the
+//! namespace. It ends when its standard input closes (the `Sandbox` that started it was
+//! dropped, or its process died, even by SIGKILL), and when a child dies: then it first
+//! prints `died NAME STATUS` so the parent can say which one and why.
+//!
+//! Standard input takes one command, `restart-pcscd` (answered `pcscd-restarted`); standard
+//! output carries only those event lines; the children's output goes to standard error,
+//! which the parent points at a log file or its terminal.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// What to start, written by the parent into `DIR/init.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InitPlan {
+    /// The `mynasim` binary.
+    pub mynasim: PathBuf,
+    /// One `mynasim serve` argument list per card (without `--vpcd` and `--ready-file`).
+    pub cards: Vec<Vec<String>>,
+}
+
+/// The plan's file in the sandbox folder.
+pub const PLAN_FILE: &str = "init.json";
+
+enum Request {
+    RestartPcscd,
+    Quit,
+}
+
+/// Runs PID 1 until standard input closes or a child dies; the exit code tells which.
+pub fn run(dir: &Path) -> Result<(), String> {
+    let plan: InitPlan = std::fs::read_to_string(dir.join(PLAN_FILE))
+        .map_err(|e| format!("cannot read {}: {e}", dir.join(PLAN_FILE).display()))
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("bad {PLAN_FILE}: {e}")))?;
+    let mut children: Vec<(String, Child)> = Vec::new();
+    for (n, args) in plan.cards.iter().enumerate() {
+        let child = Command::new(&plan.mynasim)
+            .arg("serve")
+            .arg("--vpcd")
+            .arg(format!("127.0.0.1:{}", super::card_port(n)))
+            .arg("--ready-file")
+            .arg(dir.join(format!("ready-{n}")))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the card server: {e}"))?;
+        children.push((format!("card {n}"), child));
+    }
+    let mut pcscd = spawn_pcscd(dir)?;
+    let (tx, commands) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            match line.as_deref().map(str::trim) {
+                Ok("restart-pcscd") => {
+                    let _ = tx.send(Request::RestartPcscd);
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send(Request::Quit);
+    });
+    loop {
+        match commands.recv_timeout(Duration::from_millis(20)) {
+            Ok(Request::Quit) => return Ok(()),
+            Ok(Request::RestartPcscd) => {
+                stop(&mut pcscd);
+                pcscd = spawn_pcscd(dir)?;
+                event("pcscd-restarted");
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+        if let Ok(Some(status)) = pcscd.try_wait() {
+            event(&format!("died pcscd {}", describe(status)));
+            return Err("pcscd died".into());
+        }
+        for (name, child) in &mut children {
+            if let Ok(Some(status)) = child.try_wait() {
+                event(&format!("died {name} {}", describe(status)));
+                return Err(format!("{name} died"));
+            }
+        }
+    }
+}
+
+fn spawn_pcscd(dir: &Path) -> Result<Child, String> {
+    Command::new("pcscd")
+        .args(["--foreground", "--config"])
+        .arg(dir.join("reader.conf.d"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start pcscd: {e}"))
+}
+
+/// Stops pcscd politely, then not.
+fn stop(child: &mut Child) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn event(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// `exit code 1`, `killed by signal 9 (SIGKILL)`.
+pub fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("with exit code {code}"),
+        (None, Some(signal)) => {
+            let name = nix::sys::signal::Signal::try_from(signal).map(|s| s.as_str()).unwrap_or("?");
+            format!("killed by signal {signal} ({name})")
+        }
+        (None, None) => "for an unknown reason".to_owned(),
+    }
+}

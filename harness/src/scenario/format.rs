@@ -830,6 +830,10 @@ pub struct SetAction {
     pub kiosk_reset: Option<PinName>,
     /// Move the verification clock: `+5y`, `-1d`, `+30d`, or a date `2040-01-01`.
     pub clock: Option<String>,
+    /// Revoke a certificate (`auth` or `sign`), as J-LIS does when a card is reported lost:
+    /// the card cannot show it and still signs; `verify` of that certificate then fails
+    /// with "certificate revoked", as a verifier consulting the CRL or OCSP would.
+    pub revoke: Option<KeyName>,
 }
 
 /// A direct PIN change.
@@ -926,8 +930,8 @@ pub struct VerifySpec {
     pub padding: PaddingName,
     /// For a certificate check: the CA (default: the card's matching test CA).
     pub ca: Option<CertificateRef>,
-    /// For a certificate check: `valid`, `expired`, `not_yet_valid`, or the text of the
-    /// expected verification error.
+    /// For a certificate check: `valid`, `expired`, `not_yet_valid`, `revoked`, or the text
+    /// of the expected verification error.
     pub expect: Option<String>,
 }
 
@@ -1137,9 +1141,9 @@ impl TryFrom<RawStep> for Step {
 }
 
 fn validate_set(set: &SetAction) -> Result<(), String> {
-    let actions = [!set.pins.is_empty(), set.office_reset.is_some(), set.kiosk_reset.is_some(), set.clock.is_some()];
+    let actions = [!set.pins.is_empty(), set.office_reset.is_some(), set.kiosk_reset.is_some(), set.clock.is_some(), set.revoke.is_some()];
     if actions.iter().filter(|a| **a).count() != 1 {
-        return Err("a set step does one of: pins, office_reset, kiosk_reset, clock".into());
+        return Err("a set step does one of: pins, office_reset, kiosk_reset, clock, revoke".into());
     }
     if let Some(pin) = set.office_reset {
         if !matches!(pin, PinName::Auth | PinName::Text | PinName::Common | PinName::Juki) {

@@ -60,6 +60,8 @@ pub struct Context<'a> {
     pub work: PathBuf,
     /// The verification clock.
     pub clock: OffsetDateTime,
+    /// Serial numbers (hex) of certificates revoked by `set: {revoke: …}`.
+    pub revoked: Vec<String>,
     /// Persistent state of every card after each named step (and at `start`).
     pub snapshots: HashMap<String, Vec<PersistentState>>,
     /// APDUs so far.
@@ -164,6 +166,7 @@ pub fn run(setup: RunSetup<'_>) -> ScenarioResult {
         vars: Vars::default(),
         work: setup.work,
         clock: OffsetDateTime::now_utc(),
+        revoked: Vec::new(),
         snapshots: HashMap::new(),
         transcript: Vec::new(),
         steps_run: 0,

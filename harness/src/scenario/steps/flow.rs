@@ -49,6 +49,7 @@ pub(super) fn parallel(cx: &mut Context<'_>, branches: &[Spanned<Branch>]) -> Re
     let (cards, scenario, mode, work, clock, show_pins, deadline) =
         (cx.cards, cx.scenario, cx.mode, cx.work.clone(), cx.clock, cx.show_pins, cx.deadline);
     let vars = cx.vars.clone();
+    let revoked = cx.revoked.clone();
     let program_env = cx.program_env.clone();
     let snapshots = cx.snapshots.clone();
     let results: Vec<_> = std::thread::scope(|scope| {
@@ -56,6 +57,7 @@ pub(super) fn parallel(cx: &mut Context<'_>, branches: &[Spanned<Branch>]) -> Re
             .into_iter()
             .map(|(card, branch, readers)| {
                 let (vars, snapshots, work, program_env) = (vars.clone(), snapshots.clone(), work.clone(), program_env.clone());
+                let revoked = revoked.clone();
                 scope.spawn(move || {
                     let mut lane = Context {
                         scenario,
@@ -67,6 +69,7 @@ pub(super) fn parallel(cx: &mut Context<'_>, branches: &[Spanned<Branch>]) -> Re
                         vars,
                         work,
                         clock,
+                        revoked,
                         snapshots,
                         transcript: Vec::new(),
                         steps_run: 0,

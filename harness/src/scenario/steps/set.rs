@@ -11,6 +11,12 @@ use crate::scenario::result::Failure;
 use crate::scenario::runner::Context;
 
 pub(super) fn run(cx: &mut Context<'_>, set: &SetAction, card: usize) -> Result<(), Failure> {
+    if let Some(which) = set.revoke {
+        let der = super::verify::card_certificate(cx, card, which.into())?;
+        let info = crate::verify::is_der_certificate(&der).map_err(|e| Failure::new(e.to_string()))?;
+        cx.revoked.push(info.serial);
+        return Ok(());
+    }
     if let Some(clock) = &set.clock {
         let shift = ClockShift::parse(clock).map_err(Failure::new)?;
         cx.clock = shift.apply(cx.clock);

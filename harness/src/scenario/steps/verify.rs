@@ -103,21 +103,27 @@ pub(super) fn run(cx: &mut Context<'_>, v: &VerifySpec, card: usize) -> Result<(
         (None, _) => return Err(Failure::new("say which CA to verify against with `ca:` (auth_ca, sign_ca or a file)")),
     };
     let ca = card_certificate(cx, card, ca_ref)?;
-    let result = verify::verify_certificate(&certificate, &[&ca], Some(cx.clock));
+    let result = verify::verify_certificate(&certificate, &[&ca], Some(cx.clock)).map_err(|e| e.to_string()).and_then(|info| {
+        if cx.revoked.contains(&info.serial) {
+            Err(format!("certificate revoked (serial {}, revoked by this scenario)", info.serial))
+        } else {
+            Ok(info)
+        }
+    });
     let expect = v.expect.as_deref().unwrap_or("valid");
     match (expect, result) {
         ("valid", Ok(_)) => Ok(()),
-        ("valid", Err(e)) => Err(Failure::differ("certificate", "valid", e.to_string())),
+        ("valid", Err(e)) => Err(Failure::differ("certificate", "valid", e)),
         (_, Ok(info)) => Err(Failure::differ(
             "certificate",
             format!("not valid ({expect})"),
             format!("valid: {} until {}", info.subject, info.not_after),
         )),
-        (want, Err(e)) => {
-            let text = e.to_string();
+        (want, Err(text)) => {
             let needle = match want {
                 "expired" => "certificate has expired",
                 "not_yet_valid" => "certificate is not yet valid",
+                "revoked" => "certificate revoked",
                 other => other,
             };
             if text.contains(needle) {

@@ -197,7 +197,7 @@ impl Card {
                 if tag != 0x5F51 {
                     return Err(Sw::DATA_NOT_FOUND);
                 }
-                crate::tlv::push_tlv(out, 0x5F51, &self.atr, crate::tlv::LengthForm::Minimal);
+                crate::tlv::push_tlv(out, 0x5F51, &self.atr, crate::tlv::LengthForm::Minimal)?;
                 Ok(Sw::SUCCESS)
             }
             Command::SecureMessaging { class, ins, p1, p2, data } => {
@@ -300,7 +300,7 @@ impl Card {
                 let (target, offset) = command::read_binary_position(p1, p2)?;
                 let mut plain = Vec::new();
                 let sw = self.read_binary(target, offset, wanted.unwrap_or(usize::MAX), wanted.is_none(), &mut plain)?;
-                session.encrypt_value(&iv, &plain, out);
+                session.encrypt_value(&iv, &plain, out)?;
                 Ok(sw)
             }),
             _ => Err(Sw::INS_NOT_SUPPORTED),

@@ -66,7 +66,9 @@ impl SmSession {
     /// `69 88` and destroys the session (the caller does that).
     pub fn decrypt_value(&self, iv: &[u8; 16], data: &[u8]) -> Result<Vec<u8>, Sw> {
         let ciphertext = match crate::tlv::parse_all(data).as_deref() {
-            Some([only]) if only.tag == 0x86 && only.value.first() == Some(&0x01) && data.len() == tlv_len(only.value) => &only.value[1..],
+            Some([only]) if only.tag == 0x86 && only.value.first() == Some(&0x01) && Some(data.len()) == tlv_len(only.value) => {
+                &only.value[1..]
+            }
             _ => return Err(Sw::SM_DATA_OBJECTS_INCORRECT),
         };
         if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
@@ -85,7 +87,7 @@ impl SmSession {
     }
 
     /// Encrypts `plain` into `86 L 01 <ciphertext>`.
-    pub fn encrypt_value(&self, iv: &[u8; 16], plain: &[u8], out: &mut Vec<u8>) {
+    pub fn encrypt_value(&self, iv: &[u8; 16], plain: &[u8], out: &mut Vec<u8>) -> Result<(), Sw> {
         let mut padded = plain.to_vec();
         padded.push(0x80);
         padded.resize(padded.len().div_ceil(16) * 16, 0x00);
@@ -93,15 +95,15 @@ impl SmSession {
         value[0] = 0x01;
         let n = aes(Mode::Encrypt, Cipher::aes_128_cbc(), &self.key, Some(iv), &padded, &mut value[1..]);
         value.truncate(1 + n);
-        crate::tlv::push_tlv(out, 0x86, &value, crate::tlv::LengthForm::Minimal);
+        Ok(crate::tlv::push_tlv(out, 0x86, &value, crate::tlv::LengthForm::Minimal)?)
     }
 }
 
 /// The encoded size of a `86` TLV with this value.
-fn tlv_len(value: &[u8]) -> usize {
+fn tlv_len(value: &[u8]) -> Option<usize> {
     let mut header = Vec::new();
-    crate::tlv::push_length(&mut header, value.len(), crate::tlv::LengthForm::Minimal);
-    1 + header.len() + value.len()
+    crate::tlv::push_length(&mut header, value.len(), crate::tlv::LengthForm::Minimal).ok()?;
+    Some(1 + header.len() + value.len())
 }
 
 /// Parses the READ BINARY length DO `96 03 00 hh ll` (spec §5.6 item 4); `00 00` = whole file.

@@ -11,30 +11,59 @@ pub enum LengthForm {
     TwoBytes,
 }
 
-/// Appends a length.
-pub fn push_length(out: &mut Vec<u8>, len: usize, form: LengthForm) {
-    match (form, len) {
-        (LengthForm::Minimal, 0..=0x7F) => out.push(len as u8),
-        (LengthForm::Minimal, 0x80..=0xFF) => out.extend_from_slice(&[0x81, len as u8]),
-        _ => {
-            out.push(0x82);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
+/// The longest value a length field of this card can say: `82 hh ll`, the longest form the
+/// card writes and [`parse_all`] reads (spec §5 conventions).
+pub const MAX_LENGTH: usize = 0xFFFF;
+
+/// A value too long for any length form this card uses: refused, never truncated (a
+/// truncated length makes every reader of the file misparse it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a TLV value of {len} bytes is longer than the {MAX_LENGTH} bytes a length field (82 hh ll) can say")]
+pub struct TooLong {
+    /// The length asked for.
+    pub len: usize,
+}
+
+impl From<TooLong> for crate::Sw {
+    /// An answer too long to encode is a wrong length (`67 00`).
+    fn from(_: TooLong) -> crate::Sw {
+        crate::Sw::WRONG_LENGTH
     }
 }
 
-/// Appends tag, length and value. Tags above `FF` are written as two bytes.
-pub fn push_tlv(out: &mut Vec<u8>, tag: u16, value: &[u8], form: LengthForm) {
-    push_tag(out, tag);
-    push_length(out, value.len(), form);
-    out.extend_from_slice(value);
+/// Appends a length; refuses one above [`MAX_LENGTH`] (nothing is appended then).
+pub fn push_length(out: &mut Vec<u8>, len: usize, form: LengthForm) -> Result<(), TooLong> {
+    let Ok(len16) = u16::try_from(len) else {
+        return Err(TooLong { len });
+    };
+    match (form, len16) {
+        (LengthForm::Minimal, 0..=0x7F) => out.push(len16 as u8),
+        (LengthForm::Minimal, 0x80..=0xFF) => out.extend_from_slice(&[0x81, len16 as u8]),
+        _ => {
+            out.push(0x82);
+            out.extend_from_slice(&len16.to_be_bytes());
+        }
+    }
+    Ok(())
 }
 
-/// A TLV as a new vector.
-pub fn tlv(tag: u16, value: &[u8], form: LengthForm) -> Vec<u8> {
+/// Appends tag, length and value. Tags above `FF` are written as two bytes. Refuses a value
+/// longer than [`MAX_LENGTH`] (nothing is appended then).
+pub fn push_tlv(out: &mut Vec<u8>, tag: u16, value: &[u8], form: LengthForm) -> Result<(), TooLong> {
+    if value.len() > MAX_LENGTH {
+        return Err(TooLong { len: value.len() });
+    }
+    push_tag(out, tag);
+    push_length(out, value.len(), form)?;
+    out.extend_from_slice(value);
+    Ok(())
+}
+
+/// A TLV as a new vector; refuses a value longer than [`MAX_LENGTH`].
+pub fn tlv(tag: u16, value: &[u8], form: LengthForm) -> Result<Vec<u8>, TooLong> {
     let mut out = Vec::with_capacity(value.len() + 5);
-    push_tlv(&mut out, tag, value, form);
-    out
+    push_tlv(&mut out, tag, value, form)?;
+    Ok(out)
 }
 
 fn push_tag(out: &mut Vec<u8>, tag: u16) {
@@ -106,14 +135,27 @@ mod tests {
 
     #[test]
     fn lengths() {
-        assert_eq!(tlv(0xDF24, b"19800217", LengthForm::Minimal)[..3], [0xDF, 0x24, 0x08]);
-        assert_eq!(tlv(0xDF23, &[0; 200], LengthForm::Minimal)[..4], [0xDF, 0x23, 0x81, 200]);
-        assert_eq!(tlv(0xFF40, &[0; 159], LengthForm::TwoBytes)[..5], [0xFF, 0x40, 0x82, 0x00, 0x9F]);
+        assert_eq!(tlv(0xDF24, b"19800217", LengthForm::Minimal).unwrap()[..3], [0xDF, 0x24, 0x08]);
+        assert_eq!(tlv(0xDF23, &[0; 200], LengthForm::Minimal).unwrap()[..4], [0xDF, 0x23, 0x81, 200]);
+        assert_eq!(tlv(0xFF40, &[0; 159], LengthForm::TwoBytes).unwrap()[..5], [0xFF, 0x40, 0x82, 0x00, 0x9F]);
+        assert_eq!(tlv(0xDF22, &[0; MAX_LENGTH], LengthForm::Minimal).unwrap()[..5], [0xDF, 0x22, 0x82, 0xFF, 0xFF]);
+    }
+
+    #[test]
+    fn lengths_it_cannot_say_are_refused_not_truncated() {
+        // Before: 65,536 bytes were written as `82 00 00`, 1 MB as `82 xx xx` mod 65,536.
+        for len in [MAX_LENGTH + 1, 1 << 20] {
+            assert_eq!(tlv(0xDF22, &vec![0; len], LengthForm::Minimal), Err(TooLong { len }));
+            let mut out = vec![0xAA];
+            assert_eq!(push_length(&mut out, len, LengthForm::TwoBytes), Err(TooLong { len }));
+            assert_eq!(push_tlv(&mut out, 0xDF22, &vec![0; len], LengthForm::TwoBytes), Err(TooLong { len }));
+            assert_eq!(out, [0xAA], "nothing is appended");
+        }
     }
 
     #[test]
     fn parse_stops_at_filler() {
-        let mut data = tlv(0xFF10, b"123456789018", LengthForm::Minimal);
+        let mut data = tlv(0xFF10, b"123456789018", LengthForm::Minimal).unwrap();
         data = pad_ff(data, 17);
         let parsed = parse_all(&data).unwrap();
         assert_eq!(parsed.len(), 1);

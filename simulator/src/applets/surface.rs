@@ -92,7 +92,7 @@ pub fn build(content: SurfaceContent<'_>) -> Result<Applet, PkiError> {
             Access::AnyOf(PinSet::of(&[PinId::SurfaceBirthDate])),
         ),
         Ef::binary(CARD_FACE, card_face(&content, &card_key_record)?, code_a_or_b),
-        Ef::binary(BASIC_INFO, basic_info(&content), Access::Free),
+        Ef::binary(BASIC_INFO, basic_info(&content)?, Access::Free),
         Ef::binary(CV_CERTIFICATE, content.cv_certificate.clone(), Access::Free),
         Ef::binary(
             MY_NUMBER_IMAGE,
@@ -136,22 +136,22 @@ fn field_form(value: &[u8]) -> LengthForm {
 fn signed_record(outer: u16, fields: &[(u16, &[u8])], signature_tag: u16, issuer: &RsaKey) -> Result<Vec<u8>, PkiError> {
     let mut inner = Vec::new();
     for (tag, value) in fields {
-        push_tlv(&mut inner, *tag, value, field_form(value));
+        push_tlv(&mut inner, *tag, value, field_form(value))?;
     }
     let signature = issuer.sign_sha256(&inner)?;
-    push_tlv(&mut inner, signature_tag, &signature, LengthForm::TwoBytes);
-    Ok(tlv(outer, &inner, LengthForm::TwoBytes))
+    push_tlv(&mut inner, signature_tag, &signature, LengthForm::TwoBytes)?;
+    Ok(tlv(outer, &inner, LengthForm::TwoBytes)?)
 }
 
 /// EF 0002 (spec §6.3): fields DF22…DF2A after a DF21 table of their absolute offsets.
 fn card_face(content: &SurfaceContent<'_>, card_key_record: &[u8]) -> Result<Vec<u8>, PkiError> {
     let tlv_of = |tag: u16, value: &[u8]| tlv(tag, value, field_form(value));
-    let birth = tlv_of(0xDF22, content.birth_date.as_bytes());
-    let sex = tlv_of(0xDF23, &[content.sex]);
-    let key = tlv_of(0xDF24, card_key_record);
-    let name = tlv_of(0xDF25, &images::render_text_png(content.name, 16));
-    let address = tlv_of(0xDF26, &images::render_text_png(content.address, 12));
-    let photo = tlv_of(0xDF27, content.photo);
+    let birth = tlv_of(0xDF22, content.birth_date.as_bytes())?;
+    let sex = tlv_of(0xDF23, &[content.sex])?;
+    let key = tlv_of(0xDF24, card_key_record)?;
+    let name = tlv_of(0xDF25, &images::render_text_png(content.name, 16))?;
+    let address = tlv_of(0xDF26, &images::render_text_png(content.address, 12))?;
+    let photo = tlv_of(0xDF27, content.photo)?;
     let mut digests = Vec::with_capacity(FACE_DIGEST_INFO_PREFIX.len() + 96);
     digests.extend_from_slice(&FACE_DIGEST_INFO_PREFIX);
     digests.extend_from_slice(&Sha256::new().chain_update(&birth).chain_update(&sex).chain_update(&key).finalize());
@@ -159,9 +159,9 @@ fn card_face(content: &SurfaceContent<'_>, card_key_record: &[u8]) -> Result<Vec
     digests.extend_from_slice(&Sha256::digest(&photo));
     let mut signature = [0u8; MODULUS_LEN];
     content.issuer_key.sign_pkcs1(&digests, &mut signature)?;
-    let signature = tlv(0xDF28, &signature, LengthForm::TwoBytes);
-    let expiry = tlv_of(0xDF29, content.expiry.as_bytes());
-    let code = tlv_of(0xDF2A, &images::render_text_png(content.security_code, 12));
+    let signature = tlv(0xDF28, &signature, LengthForm::TwoBytes)?;
+    let expiry = tlv_of(0xDF29, content.expiry.as_bytes())?;
+    let code = tlv_of(0xDF2A, &images::render_text_png(content.security_code, 12))?;
     let fields = [birth, sex, key, name, address, photo, signature, expiry, code];
 
     let table_tlv_len = 3 + 2 * fields.len();
@@ -174,19 +174,19 @@ fn card_face(content: &SurfaceContent<'_>, card_key_record: &[u8]) -> Result<Vec
         offset += field.len();
     }
     let mut inner = Vec::with_capacity(inner_len);
-    push_tlv(&mut inner, 0xDF21, &table, LengthForm::Minimal);
+    push_tlv(&mut inner, 0xDF21, &table, LengthForm::Minimal)?;
     for field in &fields {
         inner.extend_from_slice(field);
     }
-    Ok(tlv(0xFF20, &inner, LengthForm::TwoBytes))
+    Ok(tlv(0xFF20, &inner, LengthForm::TwoBytes)?)
 }
 
 /// EF 0003 (spec §6.3).
-fn basic_info(content: &SurfaceContent<'_>) -> Vec<u8> {
-    let mut inner = tlv(0xDF31, &[0x06, 0x03, 0x0E, 0x01], LengthForm::Minimal);
-    push_tlv(&mut inner, 0xDF32, &content.basic_info_key_id, LengthForm::Minimal);
-    push_tlv(&mut inner, 0xDF33, &[0x01], LengthForm::Minimal);
-    push_tlv(&mut inner, 0xDF34, content.municipality_code.as_bytes(), LengthForm::Minimal);
-    push_tlv(&mut inner, 0xDF35, &content.basic_info_opaque, LengthForm::TwoBytes);
+fn basic_info(content: &SurfaceContent<'_>) -> Result<Vec<u8>, crate::tlv::TooLong> {
+    let mut inner = tlv(0xDF31, &[0x06, 0x03, 0x0E, 0x01], LengthForm::Minimal)?;
+    push_tlv(&mut inner, 0xDF32, &content.basic_info_key_id, LengthForm::Minimal)?;
+    push_tlv(&mut inner, 0xDF33, &[0x01], LengthForm::Minimal)?;
+    push_tlv(&mut inner, 0xDF34, content.municipality_code.as_bytes(), LengthForm::Minimal)?;
+    push_tlv(&mut inner, 0xDF35, &content.basic_info_opaque, LengthForm::TwoBytes)?;
     tlv(0xFF30, &inner, LengthForm::TwoBytes)
 }

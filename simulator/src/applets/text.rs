@@ -21,7 +21,7 @@ use crate::command::SignMode;
 use crate::files::{Access, Ef};
 use crate::pins::{PinId, PinSet};
 use crate::pki::{PkiError, RsaKey};
-use crate::tlv::{pad_ff, push_tlv, tlv, LengthForm};
+use crate::tlv::{pad_ff, push_tlv, tlv, LengthForm, TooLong};
 
 /// DF name (spec §5.1).
 pub const AID: &[u8] = &[0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
@@ -86,8 +86,8 @@ pub struct TextContent<'a> {
 
 /// Builds the application.
 pub fn build(content: TextContent<'_>) -> Result<Applet, PkiError> {
-    let my_number_file = my_number_file(content.my_number);
-    let attributes = attributes_file(content.name, content.address, content.birth_date, content.sex);
+    let my_number_file = my_number_file(content.my_number)?;
+    let attributes = attributes_file(content.name, content.address, content.birth_date, content.sex)?;
     let integrity = integrity_record(&my_number_file, &attributes.signed_fields, content.issuer_key)?;
     let pin_or_a = Access::AnyOf(PinSet::of(&[PinId::TextPin, PinId::TextCodeA]));
     let pin_or_b = Access::AnyOf(PinSet::of(&[PinId::TextPin, PinId::TextCodeB]));
@@ -97,8 +97,8 @@ pub fn build(content: TextContent<'_>) -> Result<Applet, PkiError> {
         Ef::binary(ATTRIBUTES, attributes.file, pin_or_b),
         Ef::binary(INTEGRITY, integrity, any),
         Ef::binary(CV_CERTIFICATE, content.cv_certificate, Access::Free),
-        Ef::binary(BASIC_INFO, basic_info(&content.basic_info_key_id, &content.basic_info_opaque), Access::Free),
-        Ef::binary(SESSION_PUBLIC_KEY, tlv(0xA1, &content.session_key.public_key_record(), LengthForm::TwoBytes), any),
+        Ef::binary(BASIC_INFO, basic_info(&content.basic_info_key_id, &content.basic_info_opaque)?, Access::Free),
+        Ef::binary(SESSION_PUBLIC_KEY, tlv(0xA1, &content.session_key.public_key_record(), LengthForm::TwoBytes)?, any),
         Ef::binary(SIGNED_PUBLIC_KEY, signed_public_key(&content.card_key, content.issuer_key)?, any),
         Ef::binary(UNKNOWN_0008, vec![0xFF; 16], Access::Free),
         Ef::pin(PIN, PinId::TextPin),
@@ -126,8 +126,8 @@ pub fn build(content: TextContent<'_>) -> Result<Applet, PkiError> {
 }
 
 /// EF 0001: `FF 10 0C <12 digits> FF FF` (spec §5.3).
-pub fn my_number_file(my_number: &str) -> Vec<u8> {
-    pad_ff(tlv(0xFF10, my_number.as_bytes(), LengthForm::Minimal), 17)
+pub fn my_number_file(my_number: &str) -> Result<Vec<u8>, TooLong> {
+    Ok(pad_ff(tlv(0xFF10, my_number.as_bytes(), LengthForm::Minimal)?, 17))
 }
 
 /// EF 0002 and the bytes DF32 hashes.
@@ -141,18 +141,18 @@ pub struct AttributesFile {
 /// EF 0002: `FF 20 { DF21 offsets, DF22 name, DF23 address, DF24 birth, DF25 sex }`
 /// with long-form lengths where a value exceeds 127 bytes and the offset table computed
 /// from the actual header sizes (spec §5.3).
-pub fn attributes_file(name: &str, address: &str, birth_date: &str, sex: u8) -> AttributesFile {
+pub fn attributes_file(name: &str, address: &str, birth_date: &str, sex: u8) -> Result<AttributesFile, TooLong> {
     let fields = [
-        tlv(0xDF22, name.as_bytes(), LengthForm::Minimal),
-        tlv(0xDF23, address.as_bytes(), LengthForm::Minimal),
-        tlv(0xDF24, birth_date.as_bytes(), LengthForm::Minimal),
-        tlv(0xDF25, &[sex], LengthForm::Minimal),
+        tlv(0xDF22, name.as_bytes(), LengthForm::Minimal)?,
+        tlv(0xDF23, address.as_bytes(), LengthForm::Minimal)?,
+        tlv(0xDF24, birth_date.as_bytes(), LengthForm::Minimal)?,
+        tlv(0xDF25, &[sex], LengthForm::Minimal)?,
     ];
     let fields_len: usize = fields.iter().map(Vec::len).sum();
     let offset_table_len = 3 + 2 * fields.len();
     let inner_len = offset_table_len + fields_len;
     let mut outer_header = Vec::new();
-    crate::tlv::push_length(&mut outer_header, inner_len, LengthForm::Minimal);
+    crate::tlv::push_length(&mut outer_header, inner_len, LengthForm::Minimal)?;
     let mut offset = 2 + outer_header.len() + offset_table_len;
     let mut table = Vec::with_capacity(8);
     for field in &fields {
@@ -160,41 +160,41 @@ pub fn attributes_file(name: &str, address: &str, birth_date: &str, sex: u8) -> 
         offset += field.len();
     }
     let signed_fields = fields.concat();
-    let mut inner = tlv(0xDF21, &table, LengthForm::Minimal);
+    let mut inner = tlv(0xDF21, &table, LengthForm::Minimal)?;
     inner.extend_from_slice(&signed_fields);
-    let file = tlv(0xFF20, &inner, LengthForm::Minimal);
+    let file = tlv(0xFF20, &inner, LengthForm::Minimal)?;
     let padded = file.len().div_ceil(16) * 16;
-    AttributesFile { file: pad_ff(file, padded), signed_fields }
+    Ok(AttributesFile { file: pad_ff(file, padded), signed_fields })
 }
 
 /// EF 0003: `FF 30 82 01 4B { DF31 SHA-256(EF 0001), DF32 SHA-256(DF22..DF25),
 /// DF33 signature over DF31‖DF32 TLVs }`, 336 bytes with filler (spec §5.3).
 pub fn integrity_record(my_number_file: &[u8], signed_fields: &[u8], issuer: &RsaKey) -> Result<Vec<u8>, PkiError> {
-    let mut signed = tlv(0xDF31, &Sha256::digest(my_number_file), LengthForm::Minimal);
-    push_tlv(&mut signed, 0xDF32, &Sha256::digest(signed_fields), LengthForm::Minimal);
+    let mut signed = tlv(0xDF31, &Sha256::digest(my_number_file), LengthForm::Minimal)?;
+    push_tlv(&mut signed, 0xDF32, &Sha256::digest(signed_fields), LengthForm::Minimal)?;
     let signature = issuer.sign_sha256(&signed)?;
     let mut inner = signed;
-    push_tlv(&mut inner, 0xDF33, &signature, LengthForm::TwoBytes);
-    Ok(pad_ff(tlv(0xFF30, &inner, LengthForm::TwoBytes), INTEGRITY_LEN))
+    push_tlv(&mut inner, 0xDF33, &signature, LengthForm::TwoBytes)?;
+    Ok(pad_ff(tlv(0xFF30, &inner, LengthForm::TwoBytes)?, INTEGRITY_LEN))
 }
 
 /// EF 0005: `FF 40 82 00 9F { DF41 01 03 0E 01, DF42 key ID, DF43 82 00 80 <32 + 96 FF> }`.
-pub fn basic_info(key_id: &[u8; 16], opaque: &[u8; 32]) -> Vec<u8> {
+pub fn basic_info(key_id: &[u8; 16], opaque: &[u8; 32]) -> Result<Vec<u8>, TooLong> {
     let mut df43 = opaque.to_vec();
     df43.resize(128, 0xFF);
-    let mut inner = tlv(0xDF41, &[0x01, 0x03, 0x0E, 0x01], LengthForm::Minimal);
-    push_tlv(&mut inner, 0xDF42, key_id, LengthForm::Minimal);
-    push_tlv(&mut inner, 0xDF43, &df43, LengthForm::TwoBytes);
-    pad_ff(tlv(0xFF40, &inner, LengthForm::TwoBytes), BASIC_INFO_LEN)
+    let mut inner = tlv(0xDF41, &[0x01, 0x03, 0x0E, 0x01], LengthForm::Minimal)?;
+    push_tlv(&mut inner, 0xDF42, key_id, LengthForm::Minimal)?;
+    push_tlv(&mut inner, 0xDF43, &df43, LengthForm::TwoBytes)?;
+    Ok(pad_ff(tlv(0xFF40, &inner, LengthForm::TwoBytes)?, BASIC_INFO_LEN))
 }
 
 /// EF 0007: `FF 50 { DF51 public key, DF52 signature over the DF51 TLV }` (spec §5.3).
 pub fn signed_public_key(card_key: &RsaKey, issuer: &RsaKey) -> Result<Vec<u8>, PkiError> {
-    let df51 = tlv(0xDF51, &card_key.public_key_record(), LengthForm::TwoBytes);
+    let df51 = tlv(0xDF51, &card_key.public_key_record(), LengthForm::TwoBytes)?;
     let signature = issuer.sign_sha256(&df51)?;
     let mut inner = df51;
-    push_tlv(&mut inner, 0xDF52, &signature, LengthForm::TwoBytes);
-    Ok(tlv(0xFF50, &inner, LengthForm::TwoBytes))
+    push_tlv(&mut inner, 0xDF52, &signature, LengthForm::TwoBytes)?;
+    Ok(tlv(0xFF50, &inner, LengthForm::TwoBytes)?)
 }
 
 #[cfg(test)]
@@ -205,7 +205,7 @@ mod tests {
     #[test]
     fn attributes_match_the_test_card_layout() {
         // The JPKI test card's 104-byte example (spec §5.3).
-        let f = attributes_file("黒桐\u{3000}幹也", "東京都清瀬市観布子南１２－７－２０２", "19800217", b'1');
+        let f = attributes_file("黒桐\u{3000}幹也", "東京都清瀬市観布子南１２－７－２０２", "19800217", b'1').unwrap();
         assert_eq!(&f.file[..3], &[0xFF, 0x20, 0x65]);
         assert_eq!(&f.file[3..14], &[0xDF, 0x21, 0x08, 0x00, 0x0E, 0x00, 0x20, 0x00, 0x59, 0x00, 0x64]);
         assert_eq!(f.file.len(), 112);
@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn long_fields_use_long_form_and_offsets_follow() {
         let address = "あ".repeat(60); // 180 bytes of UTF-8
-        let f = attributes_file("名", &address, "19800217", b'2');
+        let f = attributes_file("名", &address, "19800217", b'2').unwrap();
         assert_eq!(&f.file[..2], &[0xFF, 0x20]);
         assert_eq!(f.file[2], 0x81);
         let outer = parse_all(&f.file).unwrap();

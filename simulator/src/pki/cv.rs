@@ -14,9 +14,9 @@ pub fn cv_certificate(issuer: &RsaKey, issuer_key_id: &[u8; 16], subject_key_id:
     body.extend_from_slice(subject_key_id);
     body.extend_from_slice(&subject.public_key_record());
     let signature = issuer.sign_sha256(&body)?;
-    let mut inner = tlv(0x5F4E, &body, LengthForm::TwoBytes);
-    push_tlv(&mut inner, 0x5F37, &signature, LengthForm::TwoBytes);
-    Ok(tlv(0x7F21, &inner, LengthForm::TwoBytes))
+    let mut inner = tlv(0x5F4E, &body, LengthForm::TwoBytes)?;
+    push_tlv(&mut inner, 0x5F37, &signature, LengthForm::TwoBytes)?;
+    Ok(tlv(0x7F21, &inner, LengthForm::TwoBytes)?)
 }
 
 /// A 16-byte key ID in the documented shape: 7 ASCII digits, 2 bytes, 3 ASCII digits and

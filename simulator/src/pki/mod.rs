@@ -40,6 +40,9 @@ pub enum PkiError {
     /// Certificate generation failed.
     #[error("certificate generation: {0}")]
     Certificate(String),
+    /// A card file would hold a value too long for its length field.
+    #[error(transparent)]
+    TooLong(#[from] crate::tlv::TooLong),
 }
 
 /// Where generated keys are kept between runs. Implementations must be tolerant: a

@@ -35,7 +35,9 @@ impl DirKeyCache {
 
 impl KeyCache for DirKeyCache {
     fn load(&mut self, name: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.dir.join(name)).ok()
+        // A key is about 1.2 KB; anything else there (a FIFO, a huge file) only costs a
+        // regeneration.
+        crate::load::read_file(&self.dir.join(name), 64 * 1024).ok()
     }
 
     fn store(&mut self, name: &str, der: &[u8]) {

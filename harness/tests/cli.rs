@@ -20,7 +20,7 @@ fn stderr(o: &Output) -> String {
 fn bad_profile_names_file_line_column_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.yaml");
-    std::fs::write(&path, "holder:\n  name: x\n  my_number: '123456789019'\n").unwrap();
+    std::fs::write(&path, "holder:\n  name: 見本\u{3000}花子\n  my_number: '123456789019'\n").unwrap();
     let out = mynasim(&["inspect", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
@@ -32,7 +32,7 @@ fn bad_profile_names_file_line_column_and_exits_2() {
     assert!(err.contains("unknown field `valeu`"), "{err}");
 
     let out = mynasim(&["inspect", "/nonexistent/profile.yaml"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("cannot read profile /nonexistent/profile.yaml"), "{}", stderr(&out));
 }
 

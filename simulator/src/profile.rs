@@ -4,6 +4,11 @@
 //! optional: an empty document is a valid, fully working card with a fictitious holder.
 //! Values are checked while parsing, so an error names the file, line and column.
 //!
+//! Limits are the real card's (spec §5.3, §6.3, §9.3) and are checked here, so a profile
+//! the card could not hold is refused with its position instead of becoming a corrupt file:
+//! [`MAX_NAME_CHARS`], [`MAX_ADDRESS_CHARS`], [`MAX_PHOTO_BYTES`], [`MIN_BIRTH_DATE`], an
+//! issue date no later than the issuing clock's today.
+//!
 //! YAML crate: `serde-saphyr` (pure Rust, maintained, reports line and column for unknown
 //! fields and for validation errors raised inside `Deserialize`); `serde_yaml` is
 //! deprecated upstream.
@@ -39,6 +44,96 @@ impl ProfileError {
     fn plain(source: &str, message: impl std::fmt::Display) -> ProfileError {
         ProfileError { message: format!("{source}: {message}") }
     }
+
+    /// An error at `pos` (in `pos.file`, else in `source`); without a known position, at
+    /// `source` alone (the message then names the field).
+    fn at(pos: Option<&Pos>, source: &str, message: impl std::fmt::Display) -> ProfileError {
+        match pos {
+            Some(pos) if pos.line > 0 => {
+                let file = if pos.file.is_empty() { source } else { &pos.file };
+                ProfileError {
+                    message: format!("error: line {} column {}: {message}\n --> {file}:{}:{}", pos.line, pos.column, pos.line, pos.column),
+                }
+            }
+            _ => ProfileError::plain(source, message),
+        }
+    }
+}
+
+/// The longest name the simulator accepts, in characters. \[inf\] The spec gives no limit for
+/// 氏名 (§5.3 EF 0002, §9.3); 100 is the address's half, far above any printed name, and
+/// keeps the rendered name image of the surface AP (§6.3 DF25) within its file.
+pub const MAX_NAME_CHARS: usize = 100;
+/// The longest address, in characters: "up to 200 characters" (spec §9.3, SAN .5.5.5).
+pub const MAX_ADDRESS_CHARS: usize = 200;
+/// The largest photo, in bytes. \[inf\] The surface AP's EF 0002 holds it with the rendered
+/// name, address and security code, the card key and a signature (spec §6.3), and READ
+/// BINARY reaches offsets up to 32,767 only (spec §3.4); 20,000 bytes leaves room for the
+/// longest name and address.
+pub const MAX_PHOTO_BYTES: usize = 20_000;
+/// The longest seed (`seed`, `ca_seed`), in bytes: not a card field, but a bound.
+pub const MAX_SEED_BYTES: usize = 256;
+/// The earliest birth date accepted: the surface AP's birth-date key is a Japanese-era
+/// `YYMMDD` (spec §6.2), defined from Meiji on; 1900 keeps every living holder.
+pub const MIN_BIRTH_DATE: Date = match Date::from_calendar_date(1900, Month::January, 1) {
+    Ok(d) => d,
+    Err(_) => Date::MIN,
+};
+
+/// Where a value was written: its file (empty = the profile being parsed) and its line and
+/// column (1-based; 0 = unknown).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pos {
+    /// The file.
+    pub file: String,
+    /// Line, 1-based.
+    pub line: u32,
+    /// Column, 1-based.
+    pub column: u32,
+}
+
+/// A value with where it was written, for errors found after parsing (cross-field checks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located<T> {
+    /// The value.
+    pub value: T,
+    /// Where it was written.
+    pub at: Pos,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<T>::deserialize(d)?;
+        let at = Pos { file: String::new(), line: spanned.referenced.line() as u32, column: spanned.referenced.column() as u32 };
+        Ok(Located { value: spanned.value, at })
+    }
+}
+
+impl<T> Located<T> {
+    fn stamp(&mut self, file: &str) {
+        if self.at.file.is_empty() {
+            self.at.file = file.to_owned();
+        }
+    }
+}
+
+/// Renders a YAML error as `error: line L column C: message`, ` --> file:L:C` and the
+/// offending lines, with the YAML library's own advice (its option names) replaced by what
+/// to write in the file.
+pub fn render_yaml_error(error: &serde_saphyr::Error, source: &str) -> String {
+    let mut rendered = error.render_with_options(serde_saphyr::render_options! { source_name: Some(source) });
+    if !rendered.contains(source) {
+        // Errors of a whole document (a check across its entries) carry no position.
+        rendered = format!("{source}: {rendered}");
+    }
+    [
+        (", set DuplicateKeyPolicy in Options if acceptable", "; write each key once"),
+        ("expected mapping start", "expected a mapping here: write its fields on the lines below, indented, such as `name: ...`"),
+        ("expected string scalar", "expected a text here: write one value, in quotes if it has [ ] { } : or #"),
+        ("tabs disallowed within this context (block indentation)", "a tab indents this line: indent with spaces"),
+    ]
+    .iter()
+    .fold(rendered, |text, (from, to)| text.replace(from, to))
 }
 
 /// A card profile as written in YAML.
@@ -50,8 +145,10 @@ pub struct Profile {
     /// resolves it; the core never opens files.
     pub extends: Option<String>,
     /// Key seed: same seed, same keys, same signatures. Default `mynasim-default`.
+    #[serde(deserialize_with = "seed")]
     pub seed: Option<String>,
     /// Seed of the test CAs (shared by all cards by default).
+    #[serde(deserialize_with = "seed")]
     pub ca_seed: Option<String>,
     /// `contact` (default), `opensc`, `contactless`, or the ATR in hex.
     pub atr: Option<AtrChoice>,
@@ -72,9 +169,37 @@ pub struct Profile {
 impl Profile {
     /// Parses a profile. `source` names the file in error messages.
     pub fn from_yaml(text: &str, source: &str) -> Result<Profile, ProfileError> {
-        serde_saphyr::from_str::<Option<Profile>>(text)
+        let mut profile = serde_saphyr::from_str::<Option<Profile>>(text)
             .map(Option::unwrap_or_default)
-            .map_err(|e| ProfileError { message: e.render_with_options(serde_saphyr::render_options! { source_name: Some(source) }) })
+            .map_err(|e| ProfileError { message: render_yaml_error(&e, source) })?;
+        profile.stamp(source);
+        Ok(profile)
+    }
+
+    /// Marks every position without a file as written in `file`.
+    pub fn stamp(&mut self, file: &str) {
+        let counters = [
+            &mut self.pins.auth.counter,
+            &mut self.pins.sign.counter,
+            &mut self.pins.text.counter,
+            &mut self.pins.common.counter,
+            &mut self.pins.juki.counter,
+            &mut self.pins.text_code_a,
+            &mut self.pins.text_code_b,
+            &mut self.pins.surface_birth_date,
+            &mut self.pins.surface_code_a,
+            &mut self.pins.surface_code_b,
+        ];
+        for counter in counters {
+            if let Some(r) = counter.remaining_at.as_mut().filter(|r| r.file.is_empty()) {
+                r.file = file.to_owned();
+            }
+        }
+        self.holder.birth_date.iter_mut().for_each(|d| d.stamp(file));
+        self.card.issued.iter_mut().for_each(|d| d.stamp(file));
+        self.card.expires.iter_mut().for_each(|d| d.stamp(file));
+        self.certificates.auth.validity.iter_mut().for_each(|v| v.stamp(file));
+        self.certificates.sign.validity.iter_mut().for_each(|v| v.stamp(file));
     }
 }
 
@@ -86,7 +211,11 @@ impl Profile {
             PinSpec { value: over.value.or(base.value), counter: counter(base.counter, over.counter) }
         }
         fn counter(base: CounterSpec, over: CounterSpec) -> CounterSpec {
-            CounterSpec { max_tries: over.max_tries.or(base.max_tries), remaining: over.remaining.or(base.remaining) }
+            let (remaining, remaining_at) = match over.remaining {
+                Some(left) => (Some(left), over.remaining_at),
+                None => (base.remaining, base.remaining_at),
+            };
+            CounterSpec { max_tries: over.max_tries.or(base.max_tries), remaining, remaining_at }
         }
         fn certificate(base: CertificateSpec, over: CertificateSpec) -> CertificateSpec {
             CertificateSpec { validity: over.validity.or(base.validity), present: over.present.or(base.present) }
@@ -158,16 +287,61 @@ impl TryFrom<String> for AtrChoice {
     }
 }
 
+fn seed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.len() > MAX_SEED_BYTES {
+        return Err(serde::de::Error::custom(format!(
+            "a seed is at most {MAX_SEED_BYTES} bytes, this one {}; write a shorter text",
+            s.len()
+        )));
+    }
+    Ok(Some(s))
+}
+
+fn name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    let chars = s.chars().count();
+    let message = if chars > MAX_NAME_CHARS {
+        format!("a name is at most {MAX_NAME_CHARS} characters, this one has {chars}; write a shorter name")
+    } else if s.chars().any(char::is_control) {
+        "a name cannot hold control characters (line breaks, tabs); write it on one line".to_owned()
+    } else if !s.trim_matches('\u{3000}').contains('\u{3000}') {
+        format!(
+            "write the family and given name separated by an ideographic space U+3000 (spec §5.3), such as \"見本\u{3000}花子\"; {s:?} has none between them"
+        )
+    } else {
+        return Ok(Some(s));
+    };
+    Err(serde::de::Error::custom(message))
+}
+
+fn address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    let chars = s.chars().count();
+    let message = if chars > MAX_ADDRESS_CHARS {
+        format!("an address is at most {MAX_ADDRESS_CHARS} characters (spec §9.3), this one has {chars}; write a shorter address")
+    } else if s.trim().is_empty() {
+        "the address is empty; write one, such as \"東京都千代田区見本町一丁目２番３号\", or leave holder.address out".to_owned()
+    } else if s.chars().any(char::is_control) {
+        "an address cannot hold control characters (line breaks, tabs); write it on one line".to_owned()
+    } else {
+        return Ok(Some(s));
+    };
+    Err(serde::de::Error::custom(message))
+}
+
 /// The holder (券面事項), spec §5.3 EF 0002, §6.3 EF 0002.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HolderSpec {
-    /// 氏名: family and given name separated by U+3000.
+    /// 氏名: family and given name separated by U+3000, at most [`MAX_NAME_CHARS`].
+    #[serde(deserialize_with = "name")]
     pub name: Option<String>,
-    /// 住所.
+    /// 住所, at most [`MAX_ADDRESS_CHARS`].
+    #[serde(deserialize_with = "address")]
     pub address: Option<String>,
-    /// 生年月日, `YYYY-MM-DD`.
-    pub birth_date: Option<ProfileDate>,
+    /// 生年月日, `YYYY-MM-DD`, from [`MIN_BIRTH_DATE`].
+    pub birth_date: Option<Located<ProfileDate>>,
     /// 性別.
     pub sex: Option<Sex>,
     /// 個人番号, 12 digits with a valid check digit (spec §10).
@@ -264,11 +438,11 @@ impl<const N: usize> TryFrom<String> for Digits<N> {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CardSpec {
-    /// Issue date. Default: 1 January of the previous year.
-    pub issued: Option<ProfileDate>,
+    /// Issue date, no later than today. Default: 1 January of the previous year.
+    pub issued: Option<Located<ProfileDate>>,
     /// Expiry: a date, or `expired` (yesterday). Default: the 10th birthday after issue
     /// (5th for holders under 18 at issue).
-    pub expires: Option<DateChoice>,
+    pub expires: Option<Located<DateChoice>>,
     /// 15-digit card serial (共通カードAP EF 0001). Default: from the seed.
     pub serial: Option<Digits<15>>,
     /// 4-digit security code printed on the card. Default: from the seed.
@@ -344,8 +518,9 @@ impl<V> Default for PinSpec<V> {
 #[serde(deny_unknown_fields)]
 struct RawPinSpec<V> {
     value: Option<V>,
+    #[serde(default, deserialize_with = "max_tries")]
     max_tries: Option<u8>,
-    remaining: Option<u8>,
+    remaining: Option<Located<Remaining>>,
 }
 
 impl<V> TryFrom<RawPinSpec<V>> for PinSpec<V> {
@@ -358,48 +533,114 @@ impl<V> TryFrom<RawPinSpec<V>> for PinSpec<V> {
 }
 
 /// A retry counter.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(try_from = "RawCounterSpec")]
 pub struct CounterSpec {
     /// Maximum tries (1–15).
     pub max_tries: Option<u8>,
-    /// Tries left (0 = locked); at most `max_tries`.
+    /// Tries left (0 = locked); at most `max_tries` (given or the PIN's default).
     pub remaining: Option<u8>,
+    /// Where `remaining` was written.
+    pub remaining_at: Option<Pos>,
+}
+
+/// A whole number written in YAML, as any integer or text, so that a wrong one is named
+/// with the range it must be in rather than the library's "invalid u8".
+fn whole_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    field: &str,
+    range: std::ops::RangeInclusive<u8>,
+    note: &str,
+) -> Result<u8, D::Error> {
+    struct Any;
+    impl serde::de::Visitor<'_> for Any {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_str<E>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+    }
+    let text = d.deserialize_any(Any)?;
+    match text.trim().parse::<u8>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(serde::de::Error::custom(format!(
+            "{field} must be a whole number from {} to {} ({note}), got {text}",
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
+fn max_tries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    whole_number(d, "max_tries", 1..=15, "the card reports tries in 4 bits").map(Some)
+}
+
+/// `remaining:` as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Remaining(u8);
+
+impl<'de> Deserialize<'de> for Remaining {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        whole_number(d, "remaining", 0..=15, "0 = locked").map(Remaining)
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCounterSpec {
+    #[serde(default, deserialize_with = "max_tries")]
     max_tries: Option<u8>,
-    remaining: Option<u8>,
+    remaining: Option<Located<Remaining>>,
 }
 
 impl TryFrom<RawCounterSpec> for CounterSpec {
     type Error = String;
 
     fn try_from(raw: RawCounterSpec) -> Result<Self, String> {
-        if let Some(max) = raw.max_tries {
-            if !(1..=15).contains(&max) {
-                return Err(format!("max_tries must be 1 to 15 (the card reports tries in 4 bits), got {max}"));
-            }
-        }
-        if let (Some(max), Some(left)) = (raw.max_tries, raw.remaining) {
+        let remaining = raw.remaining.as_ref().map(|r| r.value.0);
+        if let (Some(max), Some(left)) = (raw.max_tries, remaining) {
             if left > max {
-                return Err(format!("remaining ({left}) cannot exceed max_tries ({max})"));
+                return Err(format!("remaining ({left}) cannot exceed max_tries ({max}); write remaining: 0 to {max}, or raise max_tries"));
             }
         }
-        if raw.remaining.is_some_and(|left| left > 15) {
-            return Err("remaining must be 0 to 15".into());
-        }
-        Ok(CounterSpec { max_tries: raw.max_tries, remaining: raw.remaining })
+        Ok(CounterSpec { max_tries: raw.max_tries, remaining, remaining_at: raw.remaining.map(|r| r.at) })
     }
 }
 
 impl CounterSpec {
-    fn record(self, value: Vec<u8>, default_max: u8) -> PinRecord {
+    fn record(&self, value: Vec<u8>, default_max: u8) -> PinRecord {
         let max_tries = self.max_tries.unwrap_or(default_max);
         let remaining = self.remaining.unwrap_or(max_tries).min(max_tries);
         PinRecord { value: Zeroizing::new(value), max_tries, remaining }
+    }
+
+    /// Refuses `remaining` above the counter's maximum when that maximum is the PIN's
+    /// default (a `max_tries` in the same place is checked while parsing).
+    fn check(&self, field: &str, default_max: u8, source: &str) -> Result<(), ProfileError> {
+        match (self.max_tries, self.remaining) {
+            (None, Some(left)) if left > default_max => Err(ProfileError::at(
+                self.remaining_at.as_ref(),
+                source,
+                format!(
+                    "pins.{field}.remaining is {left}, above this PIN's {default_max} tries (its default max_tries); write remaining: 0 to {default_max}, or max_tries: {left} or more beside it"
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -415,7 +656,9 @@ impl TryFrom<String> for FourDigitPin {
         if PinFormat::FourDigits.accepts(s.as_bytes()) {
             Ok(FourDigitPin(s))
         } else {
-            Err(format!("this PIN must be exactly 4 digits, got {} characters", s.chars().count()))
+            let n = s.chars().count();
+            let what = if n == 4 { "4 characters, not all digits 0-9".to_owned() } else { format!("{n} characters") };
+            Err(format!("this PIN must be exactly 4 digits 0-9, such as \"1234\"; got {what}"))
         }
     }
 }
@@ -432,7 +675,10 @@ impl TryFrom<String> for SignPasswordValue {
         if PinFormat::SignPassword.accepts(s.as_bytes()) {
             Ok(SignPasswordValue(s))
         } else {
-            Err("the signature password must be 6 to 16 characters of upper-case A-Z and 0-9".into())
+            Err(format!(
+                "the signature password must be 6 to 16 characters of upper-case A-Z and 0-9, such as \"ABC123\"; got {} characters",
+                s.chars().count()
+            ))
         }
     }
 }
@@ -452,7 +698,7 @@ pub struct CertificatesSpec {
 #[serde(deny_unknown_fields, default)]
 pub struct CertificateSpec {
     /// `valid` (default), `expired`, `not_yet_valid`, or explicit dates.
-    pub validity: Option<Validity>,
+    pub validity: Option<Located<Validity>>,
     /// Whether the certificate is on the card. Default: yes, except the signature
     /// certificate of a holder under 15 at issue (spec §4.6, §9.3).
     pub present: Option<bool>,
@@ -545,7 +791,7 @@ impl Profile {
         let holder = Holder {
             name: self.holder.name.clone().unwrap_or_else(|| "見本\u{3000}花子".to_owned()),
             address: self.holder.address.clone().unwrap_or_else(|| "東京都千代田区見本町一丁目２番３号".to_owned()),
-            birth_date: self.holder.birth_date.map_or(ymd(1985, Month::April, 1), |d| d.0),
+            birth_date: self.holder.birth_date.as_ref().map_or(ymd(1985, Month::April, 1), |d| d.value.0),
             sex: self.holder.sex.unwrap_or(Sex::Female),
             my_number: match &self.holder.my_number {
                 Some(n) => n.0.clone(),
@@ -554,21 +800,61 @@ impl Profile {
             },
             municipality_code: self.holder.municipality_code.as_ref().map_or_else(|| "13101".to_owned(), |c| c.0.clone()),
         };
-        if holder.name.is_empty() || holder.address.is_empty() {
-            return Err(ProfileError::plain(source, "holder.name and holder.address must not be empty"));
+        let birth_at = self.holder.birth_date.as_ref().map(|d| &d.at);
+        let issued_at = self.card.issued.as_ref().map(|d| &d.at);
+        if holder.birth_date < MIN_BIRTH_DATE {
+            return Err(ProfileError::at(
+                birth_at,
+                source,
+                format!("holder.birth_date {} is before {MIN_BIRTH_DATE}; write a date from {MIN_BIRTH_DATE} on", holder.birth_date),
+            ));
         }
-        let issued = self.card.issued.map_or_else(|| ymd(today.year() - 1, Month::January, 1), |d| d.0);
+        let issued = self.card.issued.as_ref().map_or_else(|| ymd(today.year() - 1, Month::January, 1), |d| d.value.0);
+        if issued > today {
+            return Err(ProfileError::at(
+                issued_at,
+                source,
+                format!("card.issued {issued} is after today ({today}): a card cannot be issued in the future; write {today} or earlier"),
+            ));
+        }
         if holder.birth_date > issued {
-            return Err(ProfileError::plain(source, format!("holder.birth_date {} is after card.issued {issued}", holder.birth_date)));
+            let (at, default) = match (birth_at, issued_at) {
+                (Some(at), _) => (Some(at), if issued_at.is_none() { " (the default: 1 January of last year)" } else { "" }),
+                (None, at) => (at, ""),
+            };
+            return Err(ProfileError::at(
+                at,
+                source,
+                format!("holder.birth_date {} is after card.issued {issued}{default}; the holder is born before the card is issued: write an earlier birth date or a later card.issued", holder.birth_date),
+            ));
         }
         let age_at_issue = years_between(holder.birth_date, issued);
-        let expires = match self.card.expires {
+        let expires = match self.card.expires.as_ref().map(|e| e.value) {
             Some(DateChoice::On(d)) => d,
             Some(DateChoice::Expired) => today - Duration::days(1),
             None => nth_birthday_after(holder.birth_date, issued, if age_at_issue >= 18 { 10 } else { 5 }),
         };
         if expires <= issued {
-            return Err(ProfileError::plain(source, format!("card.expires {expires} must be after card.issued {issued}")));
+            let at = self.card.expires.as_ref().map(|e| &e.at).or(issued_at);
+            return Err(ProfileError::at(
+                at,
+                source,
+                format!("card.expires {expires} is not after card.issued {issued}; write an expiry after the issue date, or leave card.expires out (the 10th birthday after issue)"),
+            ));
+        }
+        for (field, counter, default_max) in [
+            ("auth", &self.pins.auth.counter, 3),
+            ("sign", &self.pins.sign.counter, 5),
+            ("text", &self.pins.text.counter, 3),
+            ("common", &self.pins.common.counter, 3),
+            ("juki", &self.pins.juki.counter, 3),
+            ("text_code_a", &self.pins.text_code_a, 10),
+            ("text_code_b", &self.pins.text_code_b, 10),
+            ("surface_birth_date", &self.pins.surface_birth_date, 10),
+            ("surface_code_a", &self.pins.surface_code_a, 10),
+            ("surface_code_b", &self.pins.surface_code_b, 10),
+        ] {
+            counter.check(field, default_max, source)?;
         }
 
         let auth_pin = self.pins.auth.value.as_ref().map_or_else(|| "1234".to_owned(), |v| v.0.clone());
@@ -602,8 +888,8 @@ impl Profile {
             not_before: start_of_day_jst(issued),
             not_after: end_of_day_jst(nth_birthday_after(holder.birth_date, issued, 5).min(expires)),
         };
-        let window = |spec: &CertificateSpec| -> Result<ValidityWindow, ProfileError> {
-            Ok(match spec.validity.unwrap_or(Validity::Valid) {
+        let window = |spec: &CertificateSpec, which: &str| -> Result<ValidityWindow, ProfileError> {
+            Ok(match spec.validity.as_ref().map_or(Validity::Valid, |v| v.value) {
                 Validity::Valid => standard,
                 Validity::Expired => ValidityWindow {
                     not_before: start_of_day_jst(today - Duration::days(5 * 365)),
@@ -618,16 +904,27 @@ impl Profile {
                 }
                 Validity::Dates { not_before, not_after } => {
                     if not_after.0 < not_before.0 {
-                        return Err(ProfileError::plain(source, "certificate not_after is before not_before"));
+                        return Err(ProfileError::at(
+                            spec.validity.as_ref().map(|v| &v.at),
+                            source,
+                            format!(
+                                "certificates.{which}.validity: not_after {} is before not_before {}; write not_after on or after not_before",
+                                not_after.0, not_before.0
+                            ),
+                        ));
                     }
                     ValidityWindow { not_before: start_of_day_jst(not_before.0), not_after: end_of_day_jst(not_after.0) }
                 }
             })
         };
-        let auth_certificate = if self.certificates.auth.present.unwrap_or(true) { Some(window(&self.certificates.auth)?) } else { None };
+        let auth_certificate =
+            if self.certificates.auth.present.unwrap_or(true) { Some(window(&self.certificates.auth, "auth")?) } else { None };
         let sign_default_present = age_at_issue >= 15;
-        let sign_certificate =
-            if self.certificates.sign.present.unwrap_or(sign_default_present) { Some(window(&self.certificates.sign)?) } else { None };
+        let sign_certificate = if self.certificates.sign.present.unwrap_or(sign_default_present) {
+            Some(window(&self.certificates.sign, "sign")?)
+        } else {
+            None
+        };
 
         Ok(Personalization {
             ca_seed: self.ca_seed.clone().unwrap_or_else(|| DEFAULT_CA_SEED.to_owned()),
@@ -706,7 +1003,7 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_column() {
-        let err = Profile::from_yaml("holder:\n  name: x\n  nmae: y\n", "cards/bad.yaml").unwrap_err();
+        let err = Profile::from_yaml("holder:\n  name: 見本\u{3000}花子\n  nmae: y\n", "cards/bad.yaml").unwrap_err();
         assert!(err.message.contains("cards/bad.yaml:3:3"), "{}", err.message);
         assert!(err.message.contains("unknown field `nmae`"), "{}", err.message);
 
@@ -725,6 +1022,34 @@ mod tests {
 
         let err = Profile::from_yaml("pins:\n  auth:\n    max_tries: 3\n    remaining: 4\n", "bad.yaml").unwrap_err();
         assert!(err.message.contains("cannot exceed"), "{}", err.message);
+    }
+
+    #[test]
+    fn values_beyond_the_cards_limits_are_refused_with_their_position() {
+        // Before: a 1 MB name was accepted and its TLV length truncated to 16 bits.
+        let long = format!("holder:\n  name: \"見本　{}\"\n", "花".repeat(1 << 20));
+        let err = Profile::from_yaml(&long, "big.yaml").unwrap_err();
+        assert!(err.message.contains("big.yaml:2:9") && err.message.contains("at most 100 characters"), "{}", &err.message[..300]);
+        let at_limit = format!("holder:\n  name: \"見本　{}\"\n", "花".repeat(MAX_NAME_CHARS - 3));
+        assert!(Profile::from_yaml(&at_limit, "t").unwrap().resolve(TODAY, "t").is_ok());
+        let address = format!("holder:\n  address: \"{}\"\n", "町".repeat(MAX_ADDRESS_CHARS + 1));
+        let err = Profile::from_yaml(&address, "t.yaml").unwrap_err();
+        assert!(err.message.contains("t.yaml:2:12") && err.message.contains("at most 200 characters"), "{}", err.message);
+    }
+
+    #[test]
+    fn cross_field_errors_point_at_the_field() {
+        let yaml = "card:\n  issued: 2025-01-01\n  expires: 2024-01-01\n";
+        let err = Profile::from_yaml(yaml, "e.yaml").unwrap().resolve(TODAY, "e.yaml").unwrap_err();
+        assert!(err.message.contains("e.yaml:3:12") && err.message.contains("card.expires"), "{}", err.message);
+        let yaml = "pins:\n  auth:\n    remaining: 9\n";
+        let err = Profile::from_yaml(yaml, "r.yaml").unwrap().resolve(TODAY, "r.yaml").unwrap_err();
+        assert!(err.message.contains("r.yaml:3:16") && err.message.contains("max_tries"), "{}", err.message);
+        // From a base profile: the position names the base's file.
+        let base = Profile::from_yaml("holder:\n  birth_date: 2026-01-01\n", "base.yaml").unwrap();
+        let over = Profile::from_yaml("card:\n  issued: 2025-01-01\n", "over.yaml").unwrap();
+        let err = base.overlay(over).resolve(TODAY, "over.yaml").unwrap_err();
+        assert!(err.message.contains("base.yaml:2:15"), "{}", err.message);
     }
 
     #[test]

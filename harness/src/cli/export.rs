@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use mynasim_harness::keycache::DirKeyCache;
-use mynasim_harness::load::load_card;
+use mynasim_harness::load::load_card_read_only;
 
 /// Write a card's certificates (PEM) and the common AP's internal-authentication public
 /// key to a folder: auth.pem, sign.pem, auth-ca.pem, sign-ca.pem, common-internal-auth.pub.pem.
@@ -17,9 +17,9 @@ pub struct Args {
     out: PathBuf,
 }
 
-/// Runs `export`.
+/// Runs `export`: the card is read as `inspect` reads it (no lock, its state file untouched).
 pub fn run(args: Args) -> Result<()> {
-    let loaded = load_card(args.profile.as_deref(), &mut DirKeyCache::default_location())?;
+    let loaded = load_card_read_only(args.profile.as_deref(), &mut DirKeyCache::default_location())?;
     for (file, path) in mynasim_harness::export::write_certificates(&loaded, &args.out)? {
         match path {
             Some(path) => outln!("{}", path.display()),

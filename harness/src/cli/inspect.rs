@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use mynasim_harness::keycache::DirKeyCache;
-use mynasim_harness::load::{load_card, LoadedCard};
+use mynasim_harness::load::{load_card_read_only, LoadedCard};
 use mynasim_simulator::applets::{jpki, AppletId};
 use mynasim_simulator::pins::PinId;
 
@@ -18,9 +18,11 @@ pub struct Args {
     show_pins: bool,
 }
 
-/// Runs `inspect`.
+/// Runs `inspect`: reads the profile and its state file without locking or writing them
+/// (a missing state file is not created), so it works on a read-only folder and beside a
+/// serving card.
 pub fn run(args: Args) -> Result<()> {
-    let loaded = load_card(args.profile.as_deref(), &mut DirKeyCache::default_location())?;
+    let loaded = load_card_read_only(args.profile.as_deref(), &mut DirKeyCache::default_location())?;
     inspect(&loaded, args.show_pins)
 }
 
@@ -32,7 +34,8 @@ fn inspect(loaded: &LoadedCard, show_pins: bool) -> Result<()> {
     outln!("address: {} (municipality {})", holder.address, holder.municipality_code);
     outln!("card expires: {}", loaded.expires);
     if let Some(path) = &loaded.state_file {
-        outln!("state file: {}", path.display());
+        let note = if path.is_file() { "" } else { " (not created yet: the profile's counters apply)" };
+        outln!("state file: {}{note}", path.display());
     }
     outln!("PINs:");
     for pin in PinId::ALL {

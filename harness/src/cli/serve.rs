@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long)]
     private: bool,
     /// vpcd address of the first card (HOST:PORT); card n uses PORT+n.
-    #[arg(long, default_value = "127.0.0.1:35963", conflicts_with = "private")]
+    #[arg(long, default_value = "127.0.0.1:35963", conflicts_with = "private", value_parser = vpcd_address)]
     vpcd: String,
     /// Write the APDU transcript (`> command` / `< response`, PINs masked) to this file.
     #[arg(long)]
@@ -43,8 +43,28 @@ pub struct Args {
     no_socket_fix: bool,
 }
 
+/// `--vpcd HOST:PORT`, checked while the arguments are parsed (a wrong one exits 2).
+fn vpcd_address(text: &str) -> Result<String, String> {
+    match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(text.to_owned()),
+        _ => Err("write HOST:PORT, such as 127.0.0.1:35963".to_owned()),
+    }
+}
+
 /// Runs `serve`; `log` is the log filter, passed on to the cards of a private sandbox.
 pub fn run(args: Args, log: &str) -> Result<()> {
+    if args.private && args.profiles.len() > mynasim_harness::sandbox::MAX_CARDS {
+        // Bad input, refused before anything starts (exit code 2, as for any argument error).
+        clap::Error::raw(
+            clap::error::ErrorKind::TooManyValues,
+            format!(
+                "--private serves at most {} cards (vpcd 3.3 serves two slots per pcscd), {} given; start another `serve --private` for more\n",
+                mynasim_harness::sandbox::MAX_CARDS,
+                args.profiles.len()
+            ),
+        )
+        .exit();
+    }
     if args.private {
         serve_private(args.profiles, args.transcript, args.log_file, log)
     } else {

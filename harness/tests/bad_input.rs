@@ -339,10 +339,10 @@ fn inspect_writes_nothing() {
     let before = snapshot(&folder);
     let out = mynasim(&["inspect", profile.to_str().unwrap()]);
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("(not created yet: the profile's counters apply)"));
     assert!(!folder.join("card-state.yaml").exists(), "inspect created the state file");
     assert_eq!(snapshot(&folder), before);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(not created yet: the profile's counters apply)"));
     // With a state file: read, not rewritten, not locked.
     mynasim(&["apdu", "--profile", profile.to_str().unwrap(), SELECT_JPKI, "0020009804 30303030"]);
     let before = snapshot(&folder);

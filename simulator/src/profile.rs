@@ -1038,6 +1038,28 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_values_fit_a_readable_card_face() {
+        use rand_core::SeedableRng;
+        // Complex kanji (many set pixels) and an incompressible photo at every limit.
+        let yaml = format!("holder:\n  name: \"見本　{}\"\n  address: \"{}\"\n", "龘".repeat(97), "鬱".repeat(MAX_ADDRESS_CHARS));
+        let mut p = Profile::from_yaml(&yaml, "t").unwrap().resolve(TODAY, "t").unwrap();
+        let mut photo = crate::images::SYNTHETIC_PHOTO_JP2[..8].to_vec();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        while photo.len() < MAX_PHOTO_BYTES {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            photo.push(x as u8);
+        }
+        p.photo = Some(photo);
+        let rng = Box::new(rand_chacha::ChaCha20Rng::seed_from_u64(1));
+        let card = crate::issue::issue(&p, &mut crate::pki::MemoryKeyCache::default(), rng).unwrap();
+        let face = card.applet(crate::applets::AppletId::Surface).and_then(|a| a.binary(crate::applets::surface::CARD_FACE)).unwrap();
+        // READ BINARY reaches offsets up to 32,767 (spec §3.4) with up to 256 bytes each.
+        assert!(face.len() <= 32_767 + 256, "EF 0002 is {} bytes", face.len());
+    }
+
+    #[test]
     fn cross_field_errors_point_at_the_field() {
         let yaml = "card:\n  issued: 2025-01-01\n  expires: 2024-01-01\n";
         let err = Profile::from_yaml(yaml, "e.yaml").unwrap().resolve(TODAY, "e.yaml").unwrap_err();

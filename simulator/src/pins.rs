@@ -205,17 +205,44 @@ pub struct PinRecord {
     pub remaining: u8,
 }
 
+/// PIN values in the state file: as text when they are printable ASCII (every PIN a holder
+/// types), otherwise `hex:` and the bytes (the text AP's reserved key 0012, whose value is
+/// derived bytes): a save and a load give back the same bytes. No PIN a holder types can
+/// start with `hex:` (digits and upper-case letters only).
 mod serde_secret {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{de, Deserialize, Deserializer, Serializer};
     use zeroize::Zeroizing;
 
+    const HEX: &str = "hex:";
+
     pub fn serialize<S: Serializer>(value: &Zeroizing<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&String::from_utf8_lossy(value))
+        if value.iter().all(|b| b.is_ascii_graphic() || *b == b' ') && !value.starts_with(HEX.as_bytes()) {
+            s.serialize_str(&String::from_utf8_lossy(value))
+        } else {
+            let text: Zeroizing<String> = Zeroizing::new(value.iter().map(|b| format!("{b:02X}")).collect());
+            s.serialize_str(&format!("{HEX}{}", text.as_str()))
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Zeroizing<Vec<u8>>, D::Error> {
-        Ok(Zeroizing::new(String::deserialize(d)?.into_bytes()))
+        let text = Zeroizing::new(String::deserialize(d)?);
+        decode(&text).map_err(de::Error::custom)
     }
+
+    /// A value as the state file writes it: text, or `hex:` and bytes.
+    pub fn decode(text: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+        match text.strip_prefix(HEX) {
+            Some(hex) => crate::apdu::parse_hex(hex)
+                .map(Zeroizing::new)
+                .ok_or_else(|| "a value written `hex:` must go on with hex digits, two per byte".to_owned()),
+            None => Ok(Zeroizing::new(text.as_bytes().to_vec())),
+        }
+    }
+}
+
+/// Reads a PIN value as the state file writes it (text, or `hex:` and the bytes).
+pub(crate) fn decode_value(text: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+    serde_secret::decode(text)
 }
 
 /// Outcome of a VERIFY with a value.

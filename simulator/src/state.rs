@@ -3,7 +3,6 @@
 //! file; this module only converts.
 
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use crate::pins::{PinFormat, PinId, PinRecord};
 
@@ -74,7 +73,8 @@ impl TryFrom<RawPinState> for PinState {
             u8::try_from(n).ok().filter(|n| *n <= 15).ok_or_else(|| format!("{name}: {field} must be 0 to 15, got {n}"))
         };
         let (max_tries, remaining) = (count("max_tries", raw.max_tries)?, count("remaining", raw.remaining)?);
-        let record = PinRecord { value: Zeroizing::new(raw.value.into_bytes()), max_tries, remaining };
+        let value = crate::pins::decode_value(&raw.value).map_err(|e| format!("{name}: {e}"))?;
+        let record = PinRecord { value, max_tries, remaining };
         check_entry(raw.pin, &record)?;
         Ok(PinState { pin: raw.pin, record })
     }

@@ -434,3 +434,16 @@ fn without_pcscd_apdu_only_scenarios_run_in_process() {
     assert!(line("auth-pin-counter.yaml").starts_with("ok ") && line("auth-pin-counter.yaml").contains("ran in process"), "{}", both(&out));
     assert!(line("with-run-step.yaml").starts_with("skip ") && line("with-run-step.yaml").contains("needs pcscd"), "{}", both(&out));
 }
+
+/// The README's complete example is the shipped scenario it names, word for word (and that
+/// scenario passes in the suite), so the documentation cannot drift from what runs.
+#[test]
+fn readme_example_is_the_shipped_scenario() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let marker = "```yaml\n# scenarios/lockouts/sign-password-last-try.yaml\n";
+    let start = readme.find(marker).expect("the README shows the example") + marker.len();
+    let example = &readme[start..start + readme[start..].find("```").unwrap()];
+    let shipped = std::fs::read_to_string(root.join("scenarios/lockouts/sign-password-last-try.yaml")).unwrap();
+    assert_eq!(example, shipped);
+}

@@ -20,7 +20,8 @@ use mynasim_harness::scenario::{discover, load, LoadedScenario};
 /// before anything runs; a bad file is an error naming its line and column (exit 2).
 /// Each pcscd scenario runs in its own mount, network and PID namespaces; scenarios with
 /// APDU steps only run in process when pcscd is unavailable (or with --in-process).
-/// Exit codes: 0 all passed, 1 a scenario failed, 2 bad input.
+/// Exit codes: 0 all passed, 1 a scenario failed, 2 bad input. The file format and every
+/// step are described in README.md, section "Scenarios".
 #[derive(clap::Args)]
 pub struct Args {
     /// Scenario files or folders (default: scenarios/).

@@ -116,6 +116,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
 /// Reads and checks one scenario file.
 pub fn load(file: &Path) -> Result<LoadedScenario, ScenarioError> {
     let text = std::fs::read_to_string(file).map_err(|e| ScenarioError::plain(file, format!("cannot read: {e}")))?;
+    // YAML breaks lines at CR, LF and CR LF; `str::lines` (which quotes the line of an
+    // error) only at the latter two. One break character for one: positions stay right.
+    let text = if text.contains('\r') { text.replace("\r\n", "\n").replace('\r', "\n") } else { text };
     let source = file.display().to_string();
     let doc: ScenarioDoc = serde_saphyr::from_str(&text).map_err(|e| ScenarioError {
         file: file.to_path_buf(),

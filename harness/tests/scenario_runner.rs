@@ -447,3 +447,29 @@ fn readme_example_is_the_shipped_scenario() {
     let shipped = std::fs::read_to_string(root.join("scenarios/lockouts/sign-password-last-try.yaml")).unwrap();
     assert_eq!(example, shipped);
 }
+
+/// A scenario runs on a copy of its profile's state file (issue 11 item 6: the old `check`
+/// spent tries in the profile's own file): wrong PINs in the scenario leave the user's
+/// state file byte for byte as it was, and the scenario starts from its counters.
+#[test]
+fn scenarios_never_write_the_profiles_own_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("card.yaml"), "seed: state-copy\nstate_file: card-state.yaml\n").unwrap();
+    // Make the state file: one wrong PIN through `mynasim apdu` (2 tries left on disk).
+    let apdu = Command::new(env!("CARGO_BIN_EXE_mynasim"))
+        .args(["apdu", "--profile"])
+        .arg(dir.path().join("card.yaml"))
+        .args(["00A4040C0AD392F000260100000001", "00A4020C020018", "002000800430303030"])
+        .output()
+        .unwrap();
+    assert!(stdout(&apdu).contains("< 63C2"), "{}", both(&apdu));
+    let before = std::fs::read(dir.path().join("card-state.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("lock.yaml"),
+        "card: card.yaml\nsteps:\n  - apdu: 00A4040C0AD392F000260100000001\n  - apdu: 00A4020C020018\n  - apdu: 002000800430303030\n    sw: 63C1\n  - apdu: 002000800430303030\n    sw: 63C0\n  - state: { pins: { auth: { blocked: true } } }\n",
+    )
+    .unwrap();
+    let out = mynasim_run(&[dir.path().join("lock.yaml").to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert_eq!(std::fs::read(dir.path().join("card-state.yaml")).unwrap(), before, "the profile's state file changed");
+}

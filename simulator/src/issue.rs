@@ -148,5 +148,5 @@ pub fn issue(p: &Personalization, cache: &mut dyn KeyCache, rng: Box<dyn RngCore
     let juki = juki::build(key_reference);
 
     let card_id = crate::pki::hex(&Sha256::new().chain_update(p.seed.as_bytes()).chain_update(holder.my_number.as_bytes()).finalize()[..8]);
-    Ok(Card::new(p.atr.clone(), vec![jpki, text, surface, common, juki], p.pins.clone(), card_id, rng))
+    Ok(Card::new(p.atr.clone(), p.power, vec![jpki, text, surface, common, juki], p.pins.clone(), card_id, rng))
 }

@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::mynumber;
 use crate::pins::{PinFormat, PinId, PinRecord};
+use crate::power::{Interface, PowerBehaviour, WarmReset};
 
 /// The ATR of the contact interface most often reported (spec §2.2); the default.
 pub const ATR_CONTACT: &[u8] =
@@ -152,6 +153,11 @@ pub struct Profile {
     pub ca_seed: Option<String>,
     /// `contact` (default), `opensc`, `contactless`, or the ATR in hex.
     pub atr: Option<AtrChoice>,
+    /// `contact` or `contactless`; default: the interface `atr` belongs to
+    /// ([`Interface::of_atr`]).
+    pub interface: Option<Interface>,
+    /// What power events do to the session (spec §13.4, [`crate::power`]).
+    pub reset: ResetSpec,
     /// The holder's printed data.
     pub holder: HolderSpec,
     /// Card data.
@@ -226,6 +232,11 @@ impl Profile {
             seed: o.seed.or(b.seed),
             ca_seed: o.ca_seed.or(b.ca_seed),
             atr: o.atr.or(b.atr),
+            interface: o.interface.or(b.interface),
+            reset: ResetSpec {
+                warm: o.reset.warm.or(b.reset.warm),
+                first_command_after_power_up: o.reset.first_command_after_power_up.or(b.reset.first_command_after_power_up),
+            },
             holder: HolderSpec {
                 name: o.holder.name.or(b.holder.name),
                 address: o.holder.address.or(b.holder.address),
@@ -260,6 +271,29 @@ impl Profile {
             photo: o.photo.or(b.photo),
         }
     }
+}
+
+/// `reset:` in a profile (spec §13.4, [`crate::power`]).
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResetSpec {
+    /// `keep` or `clear`: what a warm reset (`SCARD_RESET_CARD`) does to the security
+    /// status. Default: `keep` on the contactless interface, `clear` on contacts.
+    pub warm: Option<WarmReset>,
+    /// `6F00` makes the first command after each power-up answer `6F 00` unexecuted;
+    /// `answer` (default) answers it normally.
+    pub first_command_after_power_up: Option<FirstCommand>,
+}
+
+/// `reset.first_command_after_power_up:`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum FirstCommand {
+    /// Answered normally.
+    #[serde(rename = "answer")]
+    Answer,
+    /// Answered `6F 00` and not executed.
+    #[serde(rename = "6F00")]
+    Refuse,
 }
 
 /// The ATR the card presents.
@@ -758,6 +792,10 @@ pub struct Personalization {
     pub ca_seed: String,
     /// ATR.
     pub atr: Vec<u8>,
+    /// The interface the card is read through.
+    pub interface: Interface,
+    /// What power events do.
+    pub power: PowerBehaviour,
     /// The holder.
     pub holder: Holder,
     /// Issue date.
@@ -926,9 +964,17 @@ impl Profile {
             None
         };
 
+        let atr = self.atr.clone().map_or_else(|| ATR_CONTACT.to_vec(), |a| a.0);
+        let interface = self.interface.unwrap_or_else(|| Interface::of_atr(&atr));
+        let power = PowerBehaviour {
+            warm_reset: self.reset.warm.unwrap_or_else(|| interface.default_warm_reset()),
+            refuse_first_command: self.reset.first_command_after_power_up == Some(FirstCommand::Refuse),
+        };
         Ok(Personalization {
             ca_seed: self.ca_seed.clone().unwrap_or_else(|| DEFAULT_CA_SEED.to_owned()),
-            atr: self.atr.clone().map_or_else(|| ATR_CONTACT.to_vec(), |a| a.0),
+            atr,
+            interface,
+            power,
             serial: self.card.serial.as_ref().map_or_else(|| digits("serial", 15), |s| s.0.clone()),
             holder,
             issued,

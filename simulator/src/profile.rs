@@ -250,6 +250,9 @@ pub fn check_contact_atr(atr: &[u8]) -> Result<(), String> {
     if atr.first() != Some(&0x3B) {
         return Err("a contact ATR starts with TS = 3B (direct convention; 5F51 reports the bytes after it); write one such as \"3B E0 00 FF 81 31 FE 45 14\"".to_owned());
     }
+    if atr.len() > 33 {
+        return Err(format!("an ATR has at most 33 bytes, this one {}; write the card's ATR", atr.len()));
+    }
     let Some(&t0) = atr.get(1) else {
         return Err("an ATR has at least TS and T0; write one such as \"3B E0 00 FF 81 31 FE 45 14\"".to_owned());
     };

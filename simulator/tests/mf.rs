@@ -314,6 +314,8 @@ fn contact_atr_choices_are_checked() {
     assert!(e.contains("atr: contactless") && e.contains("`opensc`"), "{e}");
     let e = err("contact_atr: zz");
     assert!(e.contains("contact_atr must be `contact`, `opensc` or hex"), "{e}");
+    let e = err("contact_atr: '3B FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF FF'");
+    assert!(e.contains("at most 33 bytes, this one 34"), "{e}");
     // T=0 only: no TCK.
     assert!(Profile::from_yaml("contact_atr: '3B 02 14 50'", "c.yaml").is_ok());
 }

@@ -48,6 +48,12 @@
 //!   Key IDs use the middle bytes `08 05` and zero padding (the fixtures' last padding byte
 //!   varies, `A8`, `98`, `40`; its meaning is \[unk\]).
 //! - A profile leaves `7F21` out (`mf: { certificate_7f21: false }`), as on older cards.
+//!
+//! Checked against the real objects (myna-card 3.3.4 `tests/fixtures/mf-do-F8.bin`,
+//! `mf-do-7F21.bin`): both are 575 bytes in the layout above; the real `7F21` verifies under
+//! the key carried in the real `00F8` with RSASSA-PKCS1-v1_5 / SHA-256 over the 297 body
+//! bytes, the scheme [`crate::pki::cv::mf_cv_certificate`] signs with. Unlike the 券面 APs'
+//! EF 0004 (568 bytes, spec §5.3), these objects open with the `4D` header list.
 
 use crate::files::Ef;
 

@@ -319,3 +319,14 @@ fn contact_atr_choices_are_checked() {
     // T=0 only: no TCK.
     assert!(Profile::from_yaml("contact_atr: '3B 02 14 50'", "c.yaml").is_ok());
 }
+
+#[test]
+fn mf_settings_and_contact_atr_overlay_like_every_field() {
+    let base = Profile::from_yaml("contact_atr: opensc\nmf:\n  certificate_7f21: false\n", "base.yaml").unwrap();
+    let over = Profile::from_yaml("atr: contactless\n", "over.yaml").unwrap();
+    let p = base.clone().overlay(over).resolve(TODAY, "over.yaml").unwrap();
+    assert_eq!((p.atr.as_slice(), p.contact_atr.as_slice(), p.mf_certificate_7f21), (ATR_CONTACTLESS, ATR_OPENSC, false));
+    let over = Profile::from_yaml("contact_atr: contact\nmf:\n  certificate_7f21: true\n", "over.yaml").unwrap();
+    let p = base.overlay(over).resolve(TODAY, "over.yaml").unwrap();
+    assert_eq!((p.contact_atr.as_slice(), p.mf_certificate_7f21), (ATR_CONTACT, true));
+}

@@ -1,5 +1,12 @@
-//! Writing a card's certificates (PEM) and the common AP's internal-authentication public
-//! key to a folder, for verifiers to trust (`mynasim export`, `${card.dir}` in scenarios).
+//! Writing a card's certificates (PEM), the common AP's internal-authentication public key
+//! and the MF CV CA's public key to a folder, for verifiers to trust (`mynasim export`,
+//! `${card.dir}` in scenarios).
+//!
+//! The MF CV CA key is the root of the MF-level CV chain (spec §13.2): it verifies GET DATA
+//! `00F8`, whose certified key verifies `7F21`. It is written twice: [`MF_CV_CA_PEM`], a PEM
+//! `PUBLIC KEY` (SubjectPublicKeyInfo) for openssl and most libraries, and [`MF_CV_CA_RECORD`],
+//! the 265 bytes `90 03 01 00 01 91 82 01 00 <modulus>` in which the card itself encodes public
+//! keys (the form a CV-certificate parser such as myna-card's takes).
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +21,11 @@ pub const CERTIFICATE_FILES: [(&str, u16); 4] = [
     ("auth-ca.pem", jpki::AUTH_CA_CERTIFICATE),
     ("sign-ca.pem", jpki::SIGNATURE_CA_CERTIFICATE),
 ];
+
+/// The MF CV CA public key as PEM SubjectPublicKeyInfo.
+pub const MF_CV_CA_PEM: &str = "mf-cv-ca.pub.pem";
+/// The MF CV CA public key in the card's `90 03 01 00 01 91 82 01 00 <modulus>` encoding.
+pub const MF_CV_CA_RECORD: &str = "mf-cv-ca.pub.bin";
 
 /// Why the export failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,11 +44,31 @@ pub enum ExportError {
     /// The key could not be encoded.
     #[error("cannot encode the internal-authentication key: {0}")]
     Key(mynasim_simulator::pki::PkiError),
+    /// The MF CV CA key could not be encoded.
+    #[error("cannot encode the MF CV CA key: {0}")]
+    CvKey(openssl::error::ErrorStack),
+    /// The MF CV CA key is not in the card's public-key encoding.
+    #[error("the MF CV CA key is not a 90 03 … 91 82 01 00 … record ({0} bytes)")]
+    MalformedCvKey(usize),
 }
 
-/// Writes `auth.pem`, `sign.pem`, `auth-ca.pem`, `sign-ca.pem` and
-/// `common-internal-auth.pub.pem` into `out` (created if missing). Returns each file name
-/// with its path, or `None` when the card lacks it (a minor's signature certificate).
+/// A public key from the card's `90 03 <exponent> 91 82 01 00 <modulus>` encoding, as PEM.
+fn record_to_pem(record: &[u8]) -> Result<Vec<u8>, ExportError> {
+    let [0x90, 0x03, e0, e1, e2, 0x91, 0x82, 0x01, 0x00, modulus @ ..] = record else {
+        return Err(ExportError::MalformedCvKey(record.len()));
+    };
+    let encode = || {
+        let n = openssl::bn::BigNum::from_slice(modulus)?;
+        let e = openssl::bn::BigNum::from_slice(&[*e0, *e1, *e2])?;
+        openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::from_public_components(n, e)?)?.public_key_to_pem()
+    };
+    encode().map_err(ExportError::CvKey)
+}
+
+/// Writes `auth.pem`, `sign.pem`, `auth-ca.pem`, `sign-ca.pem`,
+/// `common-internal-auth.pub.pem`, [`MF_CV_CA_PEM`] and [`MF_CV_CA_RECORD`] into `out`
+/// (created if missing). Returns each file name with its path, or `None` when the card lacks
+/// it (a minor's signature certificate).
 pub fn write_certificates(loaded: &LoadedCard, out: &Path) -> Result<Vec<(&'static str, Option<PathBuf>)>, ExportError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -61,5 +93,13 @@ pub fn write_certificates(loaded: &LoadedCard, out: &Path) -> Result<Vec<(&'stat
         std::fs::write(&path, pem).map_err(io(&path))?;
         written.push(("common-internal-auth.pub.pem", Some(path)));
     }
+    let record = &loaded.card.isd().root_public_key;
+    let pem = record_to_pem(record)?;
+    let path = out.join(MF_CV_CA_PEM);
+    std::fs::write(&path, pem).map_err(io(&path))?;
+    written.push((MF_CV_CA_PEM, Some(path)));
+    let path = out.join(MF_CV_CA_RECORD);
+    std::fs::write(&path, record).map_err(io(&path))?;
+    written.push((MF_CV_CA_RECORD, Some(path)));
     Ok(written)
 }

@@ -72,3 +72,58 @@ fn minor_card_has_no_signature_certificate() {
     assert!(dir.path().join("auth.pem").exists());
     assert!(!dir.path().join("sign.pem").exists());
 }
+
+/// The data of one GET DATA answered by `mynasim apdu` (`< <hex data> 9000`).
+fn get_data(profile: &str, apdu: &str) -> Vec<u8> {
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/profiles").join(profile);
+    let out = Command::new(env!("CARGO_BIN_EXE_mynasim")).args(["apdu", "--profile"]).arg(&profile).arg(apdu).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().find_map(|l| l.strip_prefix("< ")).unwrap();
+    let digits: String = line.chars().filter(char::is_ascii_hexdigit).collect();
+    assert!(digits.ends_with("9000"), "{text}");
+    let data = &digits[..digits.len() - 4];
+    (0..data.len()).step_by(2).map(|i| u8::from_str_radix(&data[i..i + 2], 16).unwrap()).collect()
+}
+
+/// (body, signature) of an MF-level CV certificate: header list 12, `5F4E 82 01 29` + 297,
+/// `5F37 82 01 00` + 256.
+fn cv_parts(certificate: &[u8]) -> (&[u8], &[u8]) {
+    assert_eq!(certificate.len(), 575);
+    assert_eq!(certificate[12..17], [0x5F, 0x4E, 0x82, 0x01, 0x29]);
+    assert_eq!(certificate[314..319], [0x5F, 0x37, 0x82, 0x01, 0x00]);
+    (&certificate[17..314], &certificate[319..])
+}
+
+fn verifies(key: &openssl::pkey::PKeyRef<openssl::pkey::Public>, data: &[u8], signature: &[u8]) -> bool {
+    let mut verifier = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), key).unwrap();
+    verifier.update(data).unwrap();
+    verifier.verify(signature).unwrap()
+}
+
+#[test]
+fn the_exported_mf_cv_ca_key_verifies_the_cards_cv_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    export("default.yaml", dir.path());
+    let pem = std::fs::read(dir.path().join("mf-cv-ca.pub.pem")).unwrap();
+    let root = openssl::pkey::PKey::public_key_from_pem(&pem).unwrap();
+    assert_eq!(root.bits(), 2048);
+    // The card's encoding of the same key.
+    let record = std::fs::read(dir.path().join("mf-cv-ca.pub.bin")).unwrap();
+    assert_eq!((record.len(), &record[..9]), (265, &[0x90, 0x03, 0x01, 0x00, 0x01, 0x91, 0x82, 0x01, 0x00][..]));
+    assert_eq!(root.rsa().unwrap().n().to_vec(), record[9..]);
+
+    let upper = get_data("default.yaml", "00CA00F8000000");
+    let lower = get_data("default.yaml", "00CA7F21000000");
+    let (upper_body, upper_signature) = cv_parts(&upper);
+    let (lower_body, lower_signature) = cv_parts(&lower);
+    assert!(verifies(&root, upper_body, upper_signature));
+    // 7F21 verifies with the key 00F8 certifies, and nothing else from outside the card.
+    let n = openssl::bn::BigNum::from_slice(&upper_body[32 + 9..]).unwrap();
+    let e = openssl::bn::BigNum::from_slice(&upper_body[32 + 2..32 + 5]).unwrap();
+    let intermediate = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::from_public_components(n, e).unwrap()).unwrap();
+    assert!(verifies(&intermediate, lower_body, lower_signature));
+    assert!(!verifies(&root, lower_body, lower_signature));
+    // The other CA files stay as they were.
+    assert!(dir.path().join("auth-ca.pem").exists() && dir.path().join("common-internal-auth.pub.pem").exists());
+}

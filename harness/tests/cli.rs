@@ -166,3 +166,35 @@ fn bench_measures_every_signing_mode_beside_openssl() {
     }
     assert_eq!(mynasim(&["bench", "--seconds", "-1"]).status.code(), Some(2));
 }
+
+#[test]
+fn inspect_shows_the_mf_level_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("card.yaml");
+    std::fs::write(
+        &profile,
+        "holder:\n  municipality_code: '13221'\ncard:\n  serial: '400000012719843'\n  expires: 2035-02-17\ncontact_atr: opensc\n",
+    )
+    .unwrap();
+    let out = mynasim(&["inspect", profile.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line =
+        |tag: &str| text.lines().find(|l| l.trim_start().starts_with(tag)).unwrap_or_else(|| panic!("no {tag} in {text}")).to_owned();
+    assert!(text.contains("MF level (GET DATA with the Issuer Security Domain current):"), "{text}");
+    assert!(line("0045").contains("card identification number") && line("0045").contains("15 B  \"400000012719843\""), "{text}");
+    assert!(line("00F0").contains("5 B  \"13221\""), "{text}");
+    assert!(line("00F2").contains("8 B  \"20350217\""), "{text}");
+    assert!(line("0042").contains("16 B  6000019/001"), "{text}");
+    assert!(line("00F7").contains("16 B  1322130/002"), "{text}");
+    assert!(line("00F8").contains("575 B  6000020/001 → 1322130/002"), "{text}");
+    assert!(line("7F21").contains("575 B  1322130/002 → 0000050/001"), "{text}");
+    assert!(line("0066").contains("49 B  73 2F 06 07 2A 86 48 86 FC 6B 01"), "{text}");
+    assert!(line("5F51").contains("8 B  E0 00 FF 81 31 FE 45 14"), "{text}");
+
+    std::fs::write(&profile, "mf:\n  certificate_7f21: false\n").unwrap();
+    let text = stdout(&mynasim(&["inspect", profile.to_str().unwrap()]));
+    let lower = text.lines().find(|l| l.trim_start().starts_with("7F21")).unwrap();
+    assert!(lower.contains("absent (mf.certificate_7f21: false)"), "{text}");
+    assert!(text.lines().any(|l| l.trim_start().starts_with("5F51") && l.contains("18 B  DA 13 FF 81")), "{text}");
+}

@@ -5,9 +5,10 @@ use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::apdu::Apdu;
+use crate::applets::isd::{self, IssuerSecurityDomain};
 use crate::applets::{Applet, AppletId, ChangeCommand, KeyUse, SessionKeySupport};
 use crate::command::{self, Command, KeyChoice, SignMode, SmClass, Target};
-use crate::files::{read_binary, Content};
+use crate::files::{read_binary, Content, Ef};
 use crate::pins::{PinId, PinRecord, PinSet, VerifyOutcome};
 use crate::pki::{MAX_PKCS1_DATA, MODULUS_LEN, SHA256_DIGEST_INFO_PREFIX};
 use crate::power::{PowerBehaviour, PowerEvent, WarmReset};
@@ -19,9 +20,10 @@ use crate::sw::Sw;
 /// (spec §3.8, §3.11, §13.4, [`crate::power`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Session {
-    /// Index of the current application; `None` = MF level.
+    /// Index of the current application; `None` = the MF level, the Issuer Security Domain
+    /// (spec §13.1).
     pub applet: Option<usize>,
-    /// Index of the current EF / object within it.
+    /// Index of the current EF / object within it (or within the ISD's files).
     pub current: Option<usize>,
     /// PINs verified since the application was selected.
     pub verified: PinSet,
@@ -32,6 +34,8 @@ pub struct Session {
 /// A virtual My Number card.
 pub struct Card {
     atr: Vec<u8>,
+    contact_atr: Vec<u8>,
+    isd: IssuerSecurityDomain,
     applets: Vec<Applet>,
     pins: Vec<PinRecord>,
     session: Session,
@@ -53,14 +57,27 @@ impl Card {
     /// Assembles a card from issued parts; `pins` holds every PIN in [`PinId::ALL`] order
     /// (only [`crate::issue::issue`] builds cards).
     pub(crate) fn new(
-        atr: Vec<u8>,
+        atr: Atrs,
+        isd: IssuerSecurityDomain,
         power: PowerBehaviour,
         applets: Vec<Applet>,
         pins: Vec<PinRecord>,
         card_id: String,
         rng: Box<dyn RngCore + Send>,
     ) -> Card {
-        Card { atr, applets, pins, session: Session::default(), power, refuse_next_command: false, rng, card_id, state_changed: false }
+        Card {
+            atr: atr.presented,
+            contact_atr: atr.contact,
+            isd,
+            applets,
+            pins,
+            session: Session::default(),
+            power,
+            refuse_next_command: false,
+            rng,
+            card_id,
+            state_changed: false,
+        }
     }
 
     /// A card identical to this one as issued (same files, keys and PIN state), with a
@@ -69,6 +86,8 @@ impl Card {
     pub fn duplicate(&self, rng: Box<dyn RngCore + Send>) -> Card {
         Card {
             atr: self.atr.clone(),
+            contact_atr: self.contact_atr.clone(),
+            isd: self.isd.clone(),
             applets: self.applets.clone(),
             pins: self.pins.clone(),
             session: Session::default(),
@@ -83,6 +102,18 @@ impl Card {
     /// The ATR (unchanged across resets, spec §3.11).
     pub fn atr(&self) -> &[u8] {
         &self.atr
+    }
+
+    /// The contact ATR, with TS, that GET DATA `5F51` reports without TS (spec §13.3); the
+    /// same as [`Card::atr`] unless the card presents a contactless ATR or the profile chose
+    /// another.
+    pub fn contact_atr(&self) -> &[u8] {
+        &self.contact_atr
+    }
+
+    /// The MF level: the Issuer Security Domain's file and GET DATA objects (spec §13.1, §13.2).
+    pub fn isd(&self) -> &IssuerSecurityDomain {
+        &self.isd
     }
 
     /// A power event from the reader (spec §3.11, §13.4, [`crate::power`]): power off
@@ -195,17 +226,17 @@ impl Card {
 
     fn execute(&mut self, command: Command<'_>, out: &mut Vec<u8>) -> Result<Sw, Sw> {
         match command {
+            Command::SelectApplication { name } if name == isd::AID => self.select_issuer_security_domain(),
             Command::SelectApplication { name } => self.select_application(name),
-            Command::SelectMasterFile => {
-                self.session = Session::default();
-                Ok(Sw::SUCCESS)
-            }
+            Command::SelectIssuerSecurityDomain => self.select_issuer_security_domain(),
+            // Spec §13.1: 6A 86 at the MF level; with an AP current, 90 00 and nothing changes.
+            Command::SelectMasterFile if self.session.applet.is_none() => Err(Sw::INCORRECT_P1P2),
+            Command::SelectMasterFile => Ok(Sw::SUCCESS),
             Command::SelectFile { fid } => self.select_file(fid),
             Command::ReadBinary { target, offset, le, le_is_max } => self.read_binary(target, offset, le, le_is_max, out),
             Command::ReadRecord { target, record } => {
                 let index = self.resolve(target)?;
-                let applet = self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
-                let ef = &applet.files[index];
+                let ef = self.current_files().get(index).ok_or(Sw::NO_CURRENT_EF)?;
                 match &ef.content {
                     Content::Records(records) => {
                         ef.read.check(self.session.verified)?;
@@ -235,15 +266,7 @@ impl Card {
                 // 69 82 (spec §5.6 items 1, 7).
                 _ => Err(Sw::SECURITY_STATUS_NOT_SATISFIED),
             },
-            Command::GetData { tag } => {
-                // [inf] spec §2.3/§7.2: 5F51 (the contact ATR) is a card-level object,
-                // answered at MF level and in every application, as a TLV.
-                if tag != 0x5F51 {
-                    return Err(Sw::DATA_NOT_FOUND);
-                }
-                crate::tlv::push_tlv(out, 0x5F51, &self.atr, crate::tlv::LengthForm::Minimal)?;
-                Ok(Sw::SUCCESS)
-            }
+            Command::GetData { tag, max_len } => self.get_data(tag, max_len, out),
             Command::SecureMessaging { class, ins, p1, p2, data } => {
                 let in_text_ap = self.current_applet().is_some_and(|a| a.session_key == SessionKeySupport::Offered);
                 match (in_text_ap, class, ins) {
@@ -260,6 +283,41 @@ impl Card {
 
     fn current_applet(&self) -> Option<&Applet> {
         self.session.applet.and_then(|i| self.applets.get(i))
+    }
+
+    /// The EFs of the current DF: the current AP's, or the ISD's at the MF level.
+    fn current_files(&self) -> &[Ef] {
+        match self.session.applet {
+            None => &self.isd.files,
+            Some(i) => self.applets.get(i).map_or(&[], |a| &a.files),
+        }
+    }
+
+    /// SELECT of the Issuer Security Domain (spec §13.1): leaves the current AP with its
+    /// security status, current EF and secure-messaging session.
+    fn select_issuer_security_domain(&mut self) -> Result<Sw, Sw> {
+        self.session.applet = None;
+        self.session.current = None;
+        self.session.verified = PinSet::EMPTY;
+        self.session.sm = SmState::None;
+        Ok(Sw::SUCCESS)
+    }
+
+    /// GET DATA (spec §13.2, §13.3): `5F51`, the contact ATR without TS, in every state
+    /// (\[inf\] the survey saw it at the MF level on some cards and in an AP on others; one
+    /// card answering in both is the superset); the ISD's objects with the ISD current only.
+    /// The value alone; `67 00` when Le cannot hold it ([`crate::applets::isd`]).
+    fn get_data(&self, tag: u16, max_len: usize, out: &mut Vec<u8>) -> Result<Sw, Sw> {
+        let value = match tag {
+            isd::tag::CONTACT_ATR => self.contact_atr.get(1..).unwrap_or_default(),
+            _ if self.session.applet.is_none() => self.isd.data_object(tag).ok_or(Sw::DATA_NOT_FOUND)?,
+            _ => return Err(Sw::DATA_NOT_FOUND),
+        };
+        if value.len() > max_len {
+            return Err(Sw::WRONG_LENGTH);
+        }
+        out.extend_from_slice(value);
+        Ok(Sw::SUCCESS)
     }
 
     /// SELECT by DF name (spec §2.5, §3.2, §3.8): full name, else the first AID that
@@ -282,11 +340,10 @@ impl Card {
         Ok(Sw::SUCCESS)
     }
 
-    /// SELECT EF by FID (\[unk\] spec §3.2: no application selected, or an unknown FID:
-    /// 6A 82, current EF unchanged).
+    /// SELECT EF by FID in the current DF (\[unk\] spec §3.2: an unknown FID: 6A 82, current
+    /// EF unchanged). At the MF level only `001E` exists (spec §13.1).
     fn select_file(&mut self, fid: u16) -> Result<Sw, Sw> {
-        let applet = self.current_applet().ok_or(Sw::NOT_FOUND)?;
-        let index = applet.find(fid).ok_or(Sw::NOT_FOUND)?;
+        let index = self.current_files().iter().position(|ef| ef.fid == fid).ok_or(Sw::NOT_FOUND)?;
         self.session.current = Some(index);
         Ok(Sw::SUCCESS)
     }
@@ -294,8 +351,7 @@ impl Card {
     /// READ BINARY (spec §3.3).
     fn read_binary(&mut self, target: Target, offset: usize, le: usize, le_is_max: bool, out: &mut Vec<u8>) -> Result<Sw, Sw> {
         let index = self.resolve(target)?;
-        let applet = self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
-        let ef = &applet.files[index];
+        let ef = self.current_files().get(index).ok_or(Sw::NO_CURRENT_EF)?;
         match &ef.content {
             Content::Binary(data) => {
                 ef.read.check(self.session.verified)?;
@@ -355,7 +411,8 @@ impl Card {
         result
     }
 
-    /// The EF a command acts on; an SFI reference makes that EF current (spec §3.3).
+    /// The EF a command acts on; an SFI reference makes that EF current (spec §3.3). The MF
+    /// level has no EF with a short identifier (spec §13.1): `6A 82`.
     fn resolve(&mut self, target: Target) -> Result<usize, Sw> {
         match target {
             Target::Current => self.session.current.ok_or(Sw::NO_CURRENT_EF),
@@ -507,6 +564,15 @@ impl Card {
         out.extend_from_slice(&signature);
         Ok(Sw::SUCCESS)
     }
+}
+
+/// The two ATRs of a card: the one it presents (PC/SC) and its contact ATR (GET DATA `5F51`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Atrs {
+    /// The ATR the card presents.
+    pub presented: Vec<u8>,
+    /// The contact ATR, with TS.
+    pub contact: Vec<u8>,
 }
 
 /// P1 = 02 / 04 take a SHA-256 hash: any other size is refused with `69 85`

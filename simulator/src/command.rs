@@ -89,8 +89,12 @@ pub enum Command<'a> {
         /// The DF name (1–16 bytes), or a prefix of it.
         name: &'a [u8],
     },
-    /// SELECT of the MF (P1 `00` with `3F 00` or no data, or P1 `04` with no DF name), spec §2.3.
+    /// SELECT of the MF: P1 `00` with no data (spec §13.1: `6A 86` at the MF level, a no-op
+    /// in an AP).
     SelectMasterFile,
+    /// SELECT by DF name (P1 `04`) with no name: the GlobalPlatform Issuer Security Domain
+    /// (spec §13.1, [`crate::applets::isd`]).
+    SelectIssuerSecurityDomain,
     /// SELECT EF by FID under the current application (P1 `02`), spec §3.2.
     SelectFile {
         /// File identifier.
@@ -161,10 +165,13 @@ pub enum Command<'a> {
         /// The RSA-OAEP ciphertext.
         data: &'a [u8],
     },
-    /// GET DATA `00 CA`, spec §2.3.
+    /// GET DATA `00 CA`, spec §13.2, §13.3.
     GetData {
         /// Tag from P1-P2.
         tag: u16,
+        /// The longest answer Le allows: 1–256 short, 1–65,536 extended; 256 without Le
+        /// (\[inf\] [`crate::applets::isd`]).
+        max_len: usize,
     },
     /// Any command sent with a secure-messaging class; the application decides.
     SecureMessaging {
@@ -261,7 +268,12 @@ impl<'a> TryFrom<&Apdu<'a>> for Command<'a> {
                 Ok(Command::InternalAuthenticate { key: key_choice(apdu.p2)?, data: non_empty(apdu.data)? })
             }
             0xAE => Ok(Command::SetSessionKey { data: apdu.data }),
-            0xCA => Ok(Command::GetData { tag: u16::from_be_bytes([apdu.p1, apdu.p2]) }),
+            0xCA => {
+                if !apdu.data.is_empty() {
+                    return Err(Sw::WRONG_LENGTH);
+                }
+                Ok(Command::GetData { tag: u16::from_be_bytes([apdu.p1, apdu.p2]), max_len: apdu.le.unwrap_or(256) })
+            }
             _ => Err(Sw::INS_NOT_SUPPORTED),
         }
     }
@@ -275,8 +287,8 @@ fn parse_select<'a>(apdu: &Apdu<'a>) -> Result<Command<'a>, Sw> {
     }
     match apdu.p1 {
         0x04 => match apdu.data.len() {
-            // No DF name: back to the MF level (spec §2.3).
-            0 => Ok(Command::SelectMasterFile),
+            // No DF name: the Issuer Security Domain (GlobalPlatform, spec §13.1).
+            0 => Ok(Command::SelectIssuerSecurityDomain),
             1..=16 => Ok(Command::SelectApplication { name: apdu.data }),
             _ => Err(Sw::WRONG_LENGTH),
         },
@@ -285,7 +297,9 @@ fn parse_select<'a>(apdu: &Apdu<'a>) -> Result<Command<'a>, Sw> {
             _ => Err(Sw::WRONG_LENGTH),
         },
         0x00 => match apdu.data {
-            [] | [0x3F, 0x00] => Ok(Command::SelectMasterFile),
+            [] => Ok(Command::SelectMasterFile),
+            // The MF cannot be selected by its FID, in any state (spec §13.1).
+            [0x3F, 0x00] => Err(Sw::NOT_FOUND),
             // Selecting an EF from the MF level by FID: spec §3.2 "other P1" → 6A 86.
             _ => Err(Sw::INCORRECT_P1P2),
         },

@@ -40,6 +40,9 @@ pub enum Content {
     Pin(PinId),
     /// A private-key object: COMPUTE DIGITAL SIGNATURE / INTERNAL AUTHENTICATE.
     Key(KeyIndex),
+    /// An internal EF: selectable, READ BINARY and READ RECORD answer `69 81` (the MF's
+    /// `001E`, spec §13.1).
+    Internal,
 }
 
 /// One file or object of an application's DF.
@@ -68,6 +71,11 @@ impl Ef {
     /// READ with `69 82` (spec §4.2 "unknown objects", §5.3, §6.3).
     pub fn unknown(fid: u16) -> Ef {
         Ef { fid, content: Content::Binary(Vec::new()), read: Access::Never }
+    }
+
+    /// An internal EF ([`Content::Internal`]).
+    pub fn internal(fid: u16) -> Ef {
+        Ef { fid, content: Content::Internal, read: Access::Never }
     }
 
     /// A PIN object.

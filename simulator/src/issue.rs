@@ -4,11 +4,11 @@
 use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::applets::{common, jpki, juki, surface, text};
-use crate::card::Card;
+use crate::applets::{common, isd, jpki, juki, surface, text};
+use crate::card::{Atrs, Card};
 use crate::images;
 use crate::mynumber;
-use crate::pki::cv::{cv_certificate, key_id};
+use crate::pki::cv::{cv_certificate, key_id, mf_cv_certificate};
 use crate::pki::x509::{CaKind, EndEntity, HolderAttributes, TestCa};
 use crate::pki::{KeyCache, PkiError, RsaKey};
 use crate::profile::{end_of_day_jst, start_of_day_jst, Personalization, ValidityWindow};
@@ -21,6 +21,9 @@ pub struct Issuers {
     pub sign_ca: TestCa,
     /// The off-card CA key that signs the 券面 APs' CV certificates (spec §5.4).
     pub cv_ca: RsaKey,
+    /// The off-card root of the MF-level CV chain, certifying the intermediate in GET DATA
+    /// `00F8` (spec §13.2; [`crate::applets::isd`]).
+    pub mf_cv_ca: RsaKey,
 }
 
 impl Issuers {
@@ -33,6 +36,7 @@ impl Issuers {
             auth_ca: TestCa::new(CaKind::Authentication, RsaKey::derive(ca_seed, "auth-ca", cache)?, not_before, not_after)?,
             sign_ca: TestCa::new(CaKind::Signature, RsaKey::derive(ca_seed, "sign-ca", cache)?, not_before, not_after)?,
             cv_ca: RsaKey::derive(ca_seed, "cv-ca", cache)?,
+            mf_cv_ca: RsaKey::derive(ca_seed, "mf-cv-ca", cache)?,
         })
     }
 }
@@ -147,6 +151,29 @@ pub fn issue(p: &Personalization, cache: &mut dyn KeyCache, rng: Box<dyn RngCore
     let common = common::build(&p.serial, municipality, &expiry, key_reference, RsaKey::derive(&p.seed, "common-ia", cache)?);
     let juki = juki::build(key_reference);
 
+    // MF level (spec §13.2): root → intermediate (00F8) → the municipality's next key (7F21).
+    let mf_root_id = key_id("6000020", [0x08, 0x05], "001");
+    let mf_intermediate_id = key_id(&format!("{municipality}30"), [0x08, 0x05], "002");
+    let mf_lower_id = key_id("0000050", [0x08, 0x05], "001");
+    let mf_intermediate = RsaKey::derive(&p.ca_seed, &format!("mf-cv-intermediate-{municipality}"), cache)?;
+    let lower_certificate = if p.mf_certificate_7f21 {
+        let mf_lower = RsaKey::derive(&p.ca_seed, &format!("mf-cv-lower-{municipality}"), cache)?;
+        Some(mf_cv_certificate(&mf_intermediate, &mf_intermediate_id, &mf_lower_id, &mf_lower)?)
+    } else {
+        None
+    };
+    let isd = isd::build(isd::IsdContent {
+        issuer_identification: key_reference,
+        card_number: &p.serial,
+        municipality_code: municipality,
+        expiry: &expiry,
+        intermediate_key_id: mf_intermediate_id,
+        upper_certificate: mf_cv_certificate(&issuers.mf_cv_ca, &mf_root_id, &mf_intermediate_id, &mf_intermediate)?,
+        lower_certificate,
+        root_public_key: issuers.mf_cv_ca.public_key_record(),
+    });
+
     let card_id = crate::pki::hex(&Sha256::new().chain_update(p.seed.as_bytes()).chain_update(holder.my_number.as_bytes()).finalize()[..8]);
-    Ok(Card::new(p.atr.clone(), p.power, vec![jpki, text, surface, common, juki], p.pins.clone(), card_id, rng))
+    let atrs = Atrs { presented: p.atr.clone(), contact: p.contact_atr.clone() };
+    Ok(Card::new(atrs, isd, p.power, vec![jpki, text, surface, common, juki], p.pins.clone(), card_id, rng))
 }

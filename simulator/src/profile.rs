@@ -170,6 +170,127 @@ pub struct Profile {
     pub state_file: Option<String>,
     /// A JPEG 2000 photo file for the surface AP (relative to the profile's folder).
     pub photo: Option<String>,
+    /// The contact ATR GET DATA `5F51` reports (spec §13.3): `contact`, `opensc` or hex
+    /// starting with 3B. Default: `atr` when that is a contact ATR, else `contact`.
+    pub contact_atr: Option<ContactAtrChoice>,
+    /// The MF level (spec §13.1, §13.2).
+    pub mf: MfSpec,
+}
+
+/// The MF level's settings (spec §13.2).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfSpec {
+    /// Whether GET DATA `7F21` (the lower CV certificate of the MF chain) exists; `false` for
+    /// an older card, where it answers `6A 88`. Default `true`.
+    #[serde(deserialize_with = "certificate_7f21")]
+    pub certificate_7f21: Option<bool>,
+}
+
+fn certificate_7f21<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    struct Flag;
+    impl serde::de::Visitor<'_> for Flag {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("true or false")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<bool, E> {
+            Ok(v)
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<bool, E> {
+            Err(E::custom(format!(
+                "mf.certificate_7f21 must be true (GET DATA 7F21 answers the lower CV certificate) or false (an older card without it: 6A 88), got {v:?}"
+            )))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<bool, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<bool, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<bool, E> {
+            self.visit_str(&v.to_string())
+        }
+    }
+    d.deserialize_any(Flag).map(Some)
+}
+
+/// The contact ATR chosen for GET DATA `5F51` (spec §13.3).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ContactAtrChoice(pub Vec<u8>);
+
+impl TryFrom<String> for ContactAtrChoice {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "contact" => return Ok(ContactAtrChoice(ATR_CONTACT.to_vec())),
+            "opensc" => return Ok(ContactAtrChoice(ATR_OPENSC.to_vec())),
+            "contactless" => {
+                return Err(
+                    "contact_atr is the card's contact ATR, which 5F51 reports over every interface; write `contact`, `opensc` or hex starting with 3B (the contactless ATR is chosen with `atr: contactless`)".to_owned(),
+                )
+            }
+            _ => {}
+        }
+        let bytes = crate::apdu::parse_hex(&s).ok_or_else(|| {
+            format!("contact_atr must be `contact`, `opensc` or hex bytes such as \"3B E0 00 FF 81 31 FE 45 14\", got {s:?}")
+        })?;
+        check_contact_atr(&bytes).map_err(|e| format!("contact_atr {s:?}: {e}"))?;
+        Ok(ContactAtrChoice(bytes))
+    }
+}
+
+/// Checks a contact ATR (ISO/IEC 7816-3 §8): TS `3B` (GET DATA `5F51` leaves it out because
+/// it is always `3B`), as many bytes as T0 and the interface bytes announce, and a TCK that
+/// makes the XOR of every byte after TS zero whenever a protocol other than T=0 is offered.
+/// The error says what to write.
+pub fn check_contact_atr(atr: &[u8]) -> Result<(), String> {
+    if atr.first() != Some(&0x3B) {
+        return Err("a contact ATR starts with TS = 3B (direct convention; 5F51 reports the bytes after it); write one such as \"3B E0 00 FF 81 31 FE 45 14\"".to_owned());
+    }
+    if atr.len() > 33 {
+        return Err(format!("an ATR has at most 33 bytes, this one {}; write the card's ATR", atr.len()));
+    }
+    let Some(&t0) = atr.get(1) else {
+        return Err("an ATR has at least TS and T0; write one such as \"3B E0 00 FF 81 31 FE 45 14\"".to_owned());
+    };
+    let mut indicator = t0 >> 4;
+    let mut at = 2;
+    let mut tck_present = false;
+    while indicator & 0x08 != 0 {
+        at += indicator.count_ones() as usize;
+        let Some(&td) = atr.get(at - 1) else {
+            return Err(format!("its interface bytes announce more bytes than the {} written; write the whole ATR", atr.len()));
+        };
+        tck_present |= td & 0x0F != 0;
+        indicator = td >> 4;
+    }
+    at += indicator.count_ones() as usize;
+    let expected = at + usize::from(t0 & 0x0F) + usize::from(tck_present);
+    if atr.len() != expected {
+        return Err(format!(
+            "T0 and the interface bytes announce {expected} bytes{}, this ATR has {}; write the whole ATR",
+            if tck_present { " including TCK" } else { "" },
+            atr.len()
+        ));
+    }
+    if tck_present {
+        let body = &atr[1..atr.len() - 1];
+        let tck = body.iter().fold(0u8, |acc, b| acc ^ b);
+        if atr[atr.len() - 1] != tck {
+            let mut fixed = atr.to_vec();
+            let last = fixed.len() - 1;
+            fixed[last] = tck;
+            return Err(format!(
+                "its TCK (last byte) is {:02X} but the XOR of the bytes after TS is {tck:02X}; write \"{}\"",
+                atr[atr.len() - 1],
+                crate::pki::hex(&fixed).to_uppercase()
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Profile {
@@ -269,6 +390,8 @@ impl Profile {
             },
             state_file: o.state_file.or(b.state_file),
             photo: o.photo.or(b.photo),
+            contact_atr: o.contact_atr.or(b.contact_atr),
+            mf: MfSpec { certificate_7f21: o.mf.certificate_7f21.or(b.mf.certificate_7f21) },
         }
     }
 }
@@ -814,6 +937,10 @@ pub struct Personalization {
     pub sign_certificate: Option<ValidityWindow>,
     /// The surface AP photo (JPEG 2000); `None` = the bundled synthetic photo.
     pub photo: Option<Vec<u8>>,
+    /// The contact ATR (with TS) of GET DATA `5F51` (spec §13.3).
+    pub contact_atr: Vec<u8>,
+    /// Whether the MF level has GET DATA `7F21` (spec §13.2).
+    pub mf_certificate_7f21: bool,
 }
 
 const DEFAULT_SEED: &str = "mynasim-default";
@@ -970,6 +1097,13 @@ impl Profile {
             warm_reset: self.reset.warm.unwrap_or_else(|| interface.default_warm_reset()),
             refuse_first_command: self.reset.first_command_after_power_up == Some(FirstCommand::Refuse),
         };
+        // [inf] Without contact_atr: the presented ATR when it is a valid contact ATR, else
+        // the default contact ATR (spec §13.3; a contactless ATR is the reader's making).
+        let contact_atr = match &self.contact_atr {
+            Some(chosen) => chosen.0.clone(),
+            None if Interface::of_atr(&atr) == Interface::Contact && check_contact_atr(&atr).is_ok() => atr.clone(),
+            None => ATR_CONTACT.to_vec(),
+        };
         Ok(Personalization {
             ca_seed: self.ca_seed.clone().unwrap_or_else(|| DEFAULT_CA_SEED.to_owned()),
             atr,
@@ -985,6 +1119,8 @@ impl Profile {
             sign_certificate,
             photo: None,
             seed,
+            contact_atr,
+            mf_certificate_7f21: self.mf.certificate_7f21.unwrap_or(true),
         })
     }
 }

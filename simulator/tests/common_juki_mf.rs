@@ -73,19 +73,19 @@ fn common_and_juki_pins_are_separate_and_changed_with_change_key() {
 fn card_level_behaviour() {
     let mut card = card_from(PROFILE);
     assert_eq!(card.atr(), ATR_CONTACT);
-    // No AP selected: SELECT EF is 6A 82; GET CHALLENGE works; GET DATA 5F51 gives the ATR.
+    // MF level (the ISD, spec §13.1): SELECT EF is 6A 82; GET CHALLENGE works; GET DATA 5F51
+    // gives the contact ATR without TS and without a TLV (spec §13.3; more in tests/mf.rs).
     expect(&mut card, "00A4020C020001", Sw::NOT_FOUND);
     assert_eq!(expect(&mut card, "0084000008", Sw::SUCCESS).len(), 8);
-    let atr = expect(&mut card, "00CA5F5100", Sw::SUCCESS);
-    assert_eq!(&atr[..3], &[0x5F, 0x51, ATR_CONTACT.len() as u8]);
-    assert_eq!(&atr[3..], ATR_CONTACT);
+    assert_eq!(expect(&mut card, "00CA5F5100", Sw::SUCCESS), &ATR_CONTACT[1..]);
     expect(&mut card, "00CA010100", Sw::DATA_NOT_FOUND);
     // Foreign AIDs (PIV, OpenPGP): 6A 82, so OpenSC's other drivers do not claim the card.
     expect(&mut card, "00A4040009A00000030800001000", Sw::NOT_FOUND);
     expect(&mut card, "00A4040006D27600012401", Sw::NOT_FOUND);
-    // MF select: back to no application.
+    // Back to the MF level by the ISD's AID (3F00 answers 6A 82, spec §13.1).
     expect(&mut card, SELECT_JPKI, Sw::SUCCESS);
-    expect(&mut card, "00A4000C023F00", Sw::SUCCESS);
+    expect(&mut card, "00A4000C023F00", Sw::NOT_FOUND);
+    expect(&mut card, "00A4040C07A0000001510000", Sw::SUCCESS);
     expect(&mut card, "00A4020C020006", Sw::NOT_FOUND);
     expect(&mut card, "00A4000C020006", Sw::INCORRECT_P1P2);
     expect(&mut card, "00A4080C020006", Sw::INCORRECT_P1P2);

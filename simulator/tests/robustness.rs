@@ -683,7 +683,8 @@ impl Run<'_> {
             Event::SelectAp(i) => {
                 let apdu = match self.card.applets().get(*i) {
                     Some(applet) => build([0x00, 0xA4, 0x04, 0x0C], applet.aid, None),
-                    None => vec![0x00, 0xA4, 0x00, 0x0C],
+                    // The MF level is the Issuer Security Domain, selected by its AID (spec §13.1).
+                    None => build([0x00, 0xA4, 0x04, 0x0C], mynasim_simulator::applets::isd::AID, None),
                 };
                 self.send(&apdu)?;
             }

@@ -6,8 +6,11 @@ use anyhow::Result;
 use mynasim_harness::keycache::DirKeyCache;
 use mynasim_harness::load::load_card_read_only;
 
-/// Write a card's certificates (PEM) and the common AP's internal-authentication public
-/// key to a folder: auth.pem, sign.pem, auth-ca.pem, sign-ca.pem, common-internal-auth.pub.pem.
+/// Write a card's certificates (PEM) and public keys to a folder: auth.pem, sign.pem,
+/// auth-ca.pem, sign-ca.pem (JPKI), common-internal-auth.pub.pem (the common AP's key 0019),
+/// mf-cv-ca.pub.pem and mf-cv-ca.pub.bin (the MF CV CA key that verifies GET DATA 00F8,
+/// whose key verifies 7F21: PEM SubjectPublicKeyInfo, and the card's own 90 03 01 00 01
+/// 91 82 01 00 <modulus> encoding).
 #[derive(clap::Args)]
 pub struct Args {
     /// Card profile (YAML); none = the default card.

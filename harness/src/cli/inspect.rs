@@ -1,14 +1,18 @@
-//! `mynasim inspect`: a card's holder, PIN counters and locks, certificate validity.
+//! `mynasim inspect`: a card's holder, PIN counters and locks, certificate validity, the
+//! MF-level GET DATA objects.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use mynasim_harness::keycache::DirKeyCache;
 use mynasim_harness::load::{load_card_read_only, LoadedCard};
+use mynasim_simulator::applets::isd::{self, ObjectFormat};
 use mynasim_simulator::applets::{jpki, AppletId};
 use mynasim_simulator::pins::PinId;
+use mynasim_simulator::pki::cv::{describe_key_id, mf_cv_key_ids};
 
-/// Print a card's state: PIN counters and locks, certificate validity.
+/// Print a card's state: PIN counters and locks, certificate validity, the MF-level GET DATA
+/// objects (tag, name, size, value or key IDs).
 #[derive(clap::Args)]
 pub struct Args {
     /// Card profile (YAML); none = the default card.
@@ -70,5 +74,40 @@ fn inspect(loaded: &LoadedCard, show_pins: bool) -> Result<()> {
             }
         }
     }
+    outln!("MF level (GET DATA with the Issuer Security Domain current):");
+    for object in &card.isd().objects {
+        let value = &object.value;
+        let shown = match object.format {
+            ObjectFormat::Text => format!("{:?}", String::from_utf8_lossy(value)),
+            ObjectFormat::KeyId => describe_key_id(value).unwrap_or_else(|| spaced_hex(value)),
+            ObjectFormat::CvCertificate => match mf_cv_key_ids(value) {
+                Some((issuer, subject)) => {
+                    format!("{} → {}", describe_key_id(issuer).unwrap_or_default(), describe_key_id(subject).unwrap_or_default())
+                }
+                None => "not in the CV layout".to_owned(),
+            },
+            ObjectFormat::Ber => spaced_hex(value),
+        };
+        outln!("  {:04X} {:<42} {:>4} B  {shown}", object.tag, object.name, value.len());
+    }
+    if card.isd().data_object(isd::tag::CHAIN_LOWER).is_none() {
+        outln!(
+            "  {:04X} {:<42}         absent (mf.certificate_7f21: false)",
+            isd::tag::CHAIN_LOWER,
+            "CV certificate: intermediate → next key"
+        );
+    }
+    let contact = card.contact_atr().get(1..).unwrap_or_default();
+    outln!(
+        "  {:04X} {:<42} {:>4} B  {}  (in every state)",
+        isd::tag::CONTACT_ATR,
+        "contact ATR without TS",
+        contact.len(),
+        spaced_hex(contact)
+    );
     Ok(())
+}
+
+fn spaced_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(" ")
 }

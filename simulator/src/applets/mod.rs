@@ -2,6 +2,7 @@
 //! keys and rules; [`crate::card::Card`] runs the commands over them.
 
 pub mod common;
+pub mod isd;
 pub mod jpki;
 pub mod juki;
 pub mod surface;

@@ -324,15 +324,18 @@ impl Card {
         }
     }
 
-    /// The PIN object a VERIFY/CHANGE addresses. By SFI it does not change the current EF.
-    fn pin_object(&self, target: Target) -> Result<PinId, Sw> {
-        let applet = self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
-        let index = match target {
-            Target::Current => self.session.current.ok_or(Sw::NO_CURRENT_EF)?,
-            Target::Sfi(sfi) => applet.find_sfi(sfi).ok_or(Sw::NOT_FOUND)?,
-        };
-        match applet.files[index].content {
-            Content::Pin(pin) => Ok(pin),
+    /// The PIN object a VERIFY/CHANGE addresses. By SFI (P2 = `80|SFI`) the object becomes
+    /// the current EF, as SELECT followed by the command would leave it (spec §13.5, myna-card
+    /// `verify_sfi`: "same effect as select_ef followed by verify"), so a later `00 20 00 80`
+    /// queries it. \[inf\] The evidence covers VERIFY with a value; the status query and
+    /// CHANGE REFERENCE DATA / CHANGE KEY by SFI do the same, because the card resolves an SFI
+    /// the same way for every command (READ BINARY by SFI makes its EF current, spec §3.3).
+    fn pin_object(&mut self, target: Target) -> Result<PinId, Sw> {
+        // No application: 69 86 for both forms, as before any SFI is looked up.
+        self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
+        let index = self.resolve(target)?;
+        match self.current_applet().map(|applet| &applet.files[index].content) {
+            Some(Content::Pin(pin)) => Ok(*pin),
             _ => Err(Sw::NO_CURRENT_EF),
         }
     }
@@ -451,13 +454,17 @@ impl Card {
     }
 
     /// INTERNAL AUTHENTICATE (spec §7.2): PKCS#1 v1.5 over DigestInfo(SHA-256(challenge)),
-    /// no credential; keys made for `80 2A` answer `69 85` (spec §5.5, §6.4).
+    /// no credential. Only common-AP 0019 answers (spec §13.5, myna-card
+    /// `internal_authenticate`): a key behind a PIN (JPKI 0017, 001A) answers `69 82`, the
+    /// 券面 signing keys, made for `80 2A`, `69 85` (spec §5.5, §6.4).
+    /// \[inf\] `69 82` also with the PIN verified: the survey says only 0019 answers, and a
+    /// client that signed a login challenge with `00 88` here would fail on a real card.
     fn internal_authenticate(&mut self, choice: KeyChoice, data: &[u8], out: &mut Vec<u8>) -> Result<Sw, Sw> {
         let key_index = self.key_for(choice).map_err(|_| Sw::CONDITIONS_NOT_SATISFIED)?;
         let applet = self.current_applet().ok_or(Sw::CONDITIONS_NOT_SATISFIED)?;
         let key = applet.keys.get(key_index).ok_or(Sw::CONDITIONS_NOT_SATISFIED)?;
         if key.usage != KeyUse::InternalAuthenticate {
-            return Err(Sw::CONDITIONS_NOT_SATISFIED);
+            return Err(if key.guard.is_some() { Sw::SECURITY_STATUS_NOT_SATISFIED } else { Sw::CONDITIONS_NOT_SATISFIED });
         }
         let signature = key.key.sign_sha256(data).map_err(|_| Sw::CONDITIONS_NOT_SATISFIED)?;
         out.extend_from_slice(&signature);

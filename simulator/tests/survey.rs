@@ -79,3 +79,36 @@ fn internal_authenticate_answers_only_with_the_common_ap_key() {
     let signature = expect(&mut card, "0088009908 0102030405060708 00", Sw::SUCCESS);
     assert_eq!(signature.len(), 256);
 }
+
+/// A card of municipality 13221, the one the surveyed test card was issued by.
+const MUNICIPALITY_13221: &str = "holder:\n  municipality_code: '13221'\n";
+
+#[test]
+fn key_ids_carry_08_05_as_on_the_surveyed_card() {
+    let mut card = card_from(MUNICIPALITY_13221);
+    // Text AP EF 0004: byte for byte the header and both key IDs of myna-card's
+    // fixture text-0004.bin (issuer 6000033/001, subject 1322131/000).
+    expect(&mut card, SELECT_TEXT, Sw::SUCCESS);
+    select_ef(&mut card, 0x0004);
+    let real = hex("7f218202335f4e8201293630303030333308053030310000000031333232313331080530303000000000");
+    assert_eq!(expect(&mut card, "00B000002A", Sw::SUCCESS), real);
+    // Text AP EF 0005 up to DF42 (key ID 6000034/001), as in text-0005.bin.
+    select_ef(&mut card, 0x0005);
+    assert_eq!(expect(&mut card, "00B000001F", Sw::SUCCESS), hex("ff4082009fdf410401030e01df421036303030303334080530303100000000"));
+    // Surface AP EF 0004 (surface-0004.bin: issuer 6000023/001, subject 1322121/000).
+    expect(&mut card, SELECT_SURFACE, Sw::SUCCESS);
+    select_ef(&mut card, 0x0004);
+    let real = hex("7f218202335f4e8201293630303030323308053030310000000031333232313231080530303000000000");
+    assert_eq!(expect(&mut card, "00B000002A", Sw::SUCCESS), real);
+    // Surface AP EF 0003: DF32 6000024/001; DF35 opens with 6000025/001.
+    select_ef(&mut card, 0x0003);
+    let basic = expect(&mut card, "00B0000000", Sw::SUCCESS);
+    assert_eq!(basic[..31], hex("ff3082013bdf310406030e01df321036303030303234080530303100000000")[..]);
+    let df35 = basic.windows(4).position(|w| w == [0xDF, 0x35, 0x82, 0x01]).unwrap() + 5;
+    assert_eq!(basic[df35..df35 + 16], hex("36303030303235080530303100000000")[..]);
+    // Common and juki AP key reference (EF 0002): 6000019/001.
+    for select in [SELECT_COMMON, SELECT_JUKI] {
+        expect(&mut card, select, Sw::SUCCESS);
+        assert_eq!(expect(&mut card, "00B2011400", Sw::SUCCESS), hex("36303030303139080530303100000000"));
+    }
+}

@@ -10,6 +10,12 @@
 //! are \[inf\] from lengths and do not add up exactly); the outer templates use `82 hh ll`;
 //! DF35 of 0003 is a 16-byte key ID + 256 seeded random bytes; the card-presence key
 //! accepts P1 = 00 only.
+//!
+//! Key IDs carry the middle bytes `08 05` (spec §13.5). DF32 is `6000024/001`, as on the
+//! surveyed test card (myna-card fixture `surface-0003.bin`); the key ID that opens DF35 is
+//! `5900025/001` there, a production-looking number on a test card. \[inf\] The simulator
+//! writes `6000025/001`: the same key number under the test-hierarchy prefix, so every ID
+//! on a simulated card starts with `6`.
 
 use sha2::{Digest, Sha256};
 

@@ -112,3 +112,29 @@ fn key_ids_carry_08_05_as_on_the_surveyed_card() {
         assert_eq!(expect(&mut card, "00B2011400", Sw::SUCCESS), hex("36303030303139080530303100000000"));
     }
 }
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert_eq!(png[..8], [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+    assert_eq!(&png[12..16], b"IHDR");
+    let word = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    (word(16), word(20))
+}
+
+#[test]
+fn security_code_and_my_number_images_have_the_surveyed_sizes() {
+    use mynasim_simulator::tlv::parse_all;
+    let mut card = card_from("holder:\n  my_number: '537686677188'\ncard:\n  security_code: '2285'\n");
+    expect(&mut card, SELECT_SURFACE, Sw::SUCCESS);
+    assert_eq!(verify(&mut card, 0x0013, "537686677188"), Sw::SUCCESS);
+    select_ef(&mut card, 0x0002);
+    let face = read_tlv_file(&mut card);
+    let fields = parse_all(parse_all(&face).unwrap()[0].value).unwrap();
+    let code = fields.iter().find(|f| f.tag == 0xDF2A).unwrap();
+    assert_eq!(png_size(code.value), (24, 12));
+    select_ef(&mut card, 0x0005);
+    let image = read_tlv_file(&mut card);
+    let fields = parse_all(parse_all(&image).unwrap()[0].value).unwrap();
+    assert_eq!(fields[0].tag, 0xDF41);
+    assert_eq!(png_size(fields[0].value), (72, 12));
+}

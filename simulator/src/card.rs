@@ -203,8 +203,14 @@ impl Card {
             Command::SecureMessaging { class, ins, p1, p2, data } => {
                 let in_text_ap = self.current_applet().is_some_and(|a| a.session_key == SessionKeySupport::Offered);
                 match (in_text_ap, class, ins) {
-                    // Spec §5.6 item 5: CLA 0C in the text AP (no CCS key can exist).
-                    (true, SmClass::Authenticated, _) => Err(Sw::SM_OBJECTS_MISSING),
+                    // Spec §5.6 item 5: CLA 0C in the text AP (no CCS key can exist); an SM-layer
+                    // refusal, so it ends an open session (spec §13.5, crate::sm).
+                    (true, SmClass::Authenticated, _) => {
+                        if matches!(self.session.sm, SmState::Open(_)) {
+                            self.session.sm = SmState::Broken;
+                        }
+                        Err(Sw::SM_OBJECTS_MISSING)
+                    }
                     (true, SmClass::Proprietary, _) => self.secure_messaging(ins, p1, p2, data, out),
                     // Spec §3.1 and §5.6 (earlier README): READ/VERIFY 69 FC, others 68 82.
                     (false, _, 0xB0 | 0x20) => Err(Sw::SM_NO_SESSION),

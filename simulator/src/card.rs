@@ -200,6 +200,11 @@ impl Card {
                 crate::tlv::push_tlv(out, 0x5F51, &self.atr, crate::tlv::LengthForm::Minimal)?;
                 Ok(Sw::SUCCESS)
             }
+            // Physical cards refuse the iPhone token's marker (spec §13.5: "rejected with 67 00").
+            Command::LastCommandIndicator => Err(Sw::WRONG_LENGTH),
+            // [inf] MANAGE ATTRIBUTES needs an issuer authentication no client can perform:
+            // 69 82 for both scopes, with or without a current EF/DF, in every AP.
+            Command::ManageAttributes { scope: _ } => Err(Sw::SECURITY_STATUS_NOT_SATISFIED),
             Command::SecureMessaging { class, ins, p1, p2, data } => {
                 let in_text_ap = self.current_applet().is_some_and(|a| a.session_key == SessionKeySupport::Offered);
                 match (in_text_ap, class, ins) {

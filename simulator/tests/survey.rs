@@ -138,3 +138,37 @@ fn security_code_and_my_number_images_have_the_surveyed_sizes() {
     assert_eq!(fields[0].tag, 0xDF41);
     assert_eq!(png_size(fields[0].value), (72, 12));
 }
+
+#[test]
+fn proprietary_jpki_commands_exist_card_wide() {
+    let mut card = card();
+    let body = "00".repeat(307);
+    for level in [None, Some(SELECT_JPKI), Some(SELECT_TEXT), Some(SELECT_SURFACE), Some(SELECT_COMMON), Some(SELECT_JUKI)] {
+        card.reset();
+        if let Some(select) = level {
+            expect(&mut card, select, Sw::SUCCESS);
+        }
+        // 80 A2 with the P1-P2 the survey tried: 6A 86, the 307-byte body in an extended Lc
+        // (with and without an extended Le) parses.
+        for p1p2 in ["0000", "00AE", "8000", "00B6"] {
+            expect(&mut card, &format!("80A2{p1p2} 000133 {body}"), Sw::INCORRECT_P1P2);
+            expect(&mut card, &format!("80A2{p1p2} 000133 {body} 0000"), Sw::INCORRECT_P1P2);
+            expect(&mut card, &format!("80A2{p1p2}"), Sw::INCORRECT_P1P2);
+        }
+        // The iPhone marker on a physical card: 67 00.
+        expect(&mut card, "80FC0000", Sw::WRONG_LENGTH);
+        // MANAGE ATTRIBUTES: P1 22 / 24 reach the issuer-security check, others 6A 86.
+        expect(&mut card, "808A2200", Sw::SECURITY_STATUS_NOT_SATISFIED);
+        expect(&mut card, "808A240004 01020304", Sw::SECURITY_STATUS_NOT_SATISFIED);
+        expect(&mut card, "808A0000", Sw::INCORRECT_P1P2);
+        expect(&mut card, "808A2000", Sw::INCORRECT_P1P2);
+        // Under CLA 00 they are known instructions of the wrong class.
+        expect(&mut card, "00A20000", Sw::CLA_NOT_SUPPORTED);
+        expect(&mut card, "00FC0000", Sw::CLA_NOT_SUPPORTED);
+    }
+    // A refused 80 8A changes nothing: the JPKI AP still reads and verifies.
+    expect(&mut card, SELECT_JPKI, Sw::SUCCESS);
+    select_ef(&mut card, 0x0006);
+    expect(&mut card, "808A2200", Sw::SECURITY_STATUS_NOT_SATISFIED);
+    assert_eq!(&expect(&mut card, "00B0000010", Sw::SUCCESS), b"JPKIAPICCTOKEN2 ");
+}

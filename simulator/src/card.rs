@@ -10,6 +10,7 @@ use crate::command::{self, Command, KeyChoice, SignMode, SmClass, Target};
 use crate::files::{read_binary, Content};
 use crate::pins::{PinId, PinRecord, PinSet, VerifyOutcome};
 use crate::pki::{MAX_PKCS1_DATA, MODULUS_LEN, SHA256_DIGEST_INFO_PREFIX};
+use crate::profile::DeviceKind;
 use crate::sm::{self, SmState};
 use crate::state::PersistentState;
 use crate::sw::Sw;
@@ -36,6 +37,7 @@ pub struct Card {
     rng: Box<dyn RngCore + Send>,
     card_id: String,
     state_changed: bool,
+    kind: DeviceKind,
 }
 
 impl std::fmt::Debug for Card {
@@ -48,7 +50,18 @@ impl Card {
     /// Assembles a card from issued parts; `pins` holds every PIN in [`PinId::ALL`] order
     /// (only [`crate::issue::issue`] builds cards).
     pub(crate) fn new(atr: Vec<u8>, applets: Vec<Applet>, pins: Vec<PinRecord>, card_id: String, rng: Box<dyn RngCore + Send>) -> Card {
-        Card { atr, applets, pins, session: Session::default(), rng, card_id, state_changed: false }
+        Card { atr, applets, pins, session: Session::default(), rng, card_id, state_changed: false, kind: DeviceKind::Card }
+    }
+
+    /// This card as a phone token of `kind` (its applets already issued for it).
+    pub(crate) fn with_kind(mut self, kind: DeviceKind) -> Card {
+        self.kind = kind;
+        self
+    }
+
+    /// The card or a phone token.
+    pub fn kind(&self) -> DeviceKind {
+        self.kind
     }
 
     /// A card identical to this one as issued (same files, keys and PIN state), with a
@@ -63,6 +76,7 @@ impl Card {
             rng,
             card_id: self.card_id.clone(),
             state_changed: false,
+            kind: self.kind,
         }
     }
 
@@ -200,8 +214,13 @@ impl Card {
                 crate::tlv::push_tlv(out, 0x5F51, &self.atr, crate::tlv::LengthForm::Minimal)?;
                 Ok(Sw::SUCCESS)
             }
-            // Physical cards refuse the iPhone token's marker (spec §13.5: "rejected with 67 00").
-            Command::LastCommandIndicator => Err(Sw::WRONG_LENGTH),
+            // The iPhone token's marker: accepted there, state unchanged ([inf] nothing public says
+            // what it ends); physical cards refuse it (spec §13.5: "rejected with 67 00"), and so,
+            // [inf], does the Android token, whose JPKI AP is the card's.
+            Command::LastCommandIndicator => match self.kind {
+                DeviceKind::IphoneToken => Ok(Sw::SUCCESS),
+                DeviceKind::Card | DeviceKind::AndroidToken => Err(Sw::WRONG_LENGTH),
+            },
             // [inf] MANAGE ATTRIBUTES needs an issuer authentication no client can perform:
             // 69 82 for both scopes, with or without a current EF/DF, in every AP.
             Command::ManageAttributes { scope: _ } => Err(Sw::SECURITY_STATUS_NOT_SATISFIED),

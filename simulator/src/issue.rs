@@ -86,12 +86,19 @@ pub fn issue(p: &Personalization, cache: &mut dyn KeyCache, rng: Box<dyn RngCore
         (auth, signature)
     };
     let jpki = jpki::build(jpki::JpkiContent {
+        kind: p.kind,
         auth,
         signature,
         auth_ca_certificate: issuers.auth_ca.certificate_der().to_vec(),
         signature_ca_certificate: issuers.sign_ca.certificate_der().to_vec(),
         serial: p.serial.clone(),
     });
+
+    let card_id = crate::pki::hex(&Sha256::new().chain_update(p.seed.as_bytes()).chain_update(holder.my_number.as_bytes()).finalize()[..8]);
+    if p.kind.is_phone() {
+        // A phone token holds only the JPKI AP (profile::DeviceKind).
+        return Ok(Card::new(p.atr.clone(), vec![jpki], p.pins.clone(), card_id, rng).with_kind(p.kind));
+    }
 
     // 券面 APs (spec §5, §6): issuing-side keys per municipality, certified by the CV CA.
     // Key IDs as on the surveyed test card (spec §13.5, myna-card fixtures `text-0004.bin`,
@@ -150,7 +157,5 @@ pub fn issue(p: &Personalization, cache: &mut dyn KeyCache, rng: Box<dyn RngCore
     let key_reference = key_id("6000019", KEY_ID_MIDDLE, "001");
     let common = common::build(&p.serial, municipality, &expiry, key_reference, RsaKey::derive(&p.seed, "common-ia", cache)?);
     let juki = juki::build(key_reference);
-
-    let card_id = crate::pki::hex(&Sha256::new().chain_update(p.seed.as_bytes()).chain_update(holder.my_number.as_bytes()).finalize()[..8]);
     Ok(Card::new(p.atr.clone(), vec![jpki, text, surface, common, juki], p.pins.clone(), card_id, rng))
 }

@@ -54,6 +54,9 @@ fn card_face_with_code_b_and_its_signature() {
     assert_eq!(value(0xDF29), b"20350217");
     for png in [0xDF25, 0xDF26, 0xDF2A] {
         assert!(value(png).starts_with(&[0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]));
+        // IHDR: every rendered field is 12 pixels high, as on the surveyed card (216×12,
+        // 288×12 and 24×12 in myna-card's fixture surface-0002.bin).
+        assert_eq!(value(png)[20..24], 12u32.to_be_bytes(), "height of DF{:02X}", png & 0xFF);
     }
     assert!(mynasim_simulator::images::is_jp2(value(0xDF27)));
     // DF28: PKCS#1 v1.5 over a DigestInfo with the SHA-256 OID and three digests.
@@ -123,6 +126,8 @@ fn basic_info_is_free_and_names_the_municipality() {
     let file = read_tlv_file(&mut card);
     let fields = parse_all(&file[5..]).unwrap();
     assert_eq!(fields[0].value, [0x06, 0x03, 0x0E, 0x01]);
+    assert_eq!(fields[2].tag, 0xDF33);
+    assert_eq!(fields[2].value, [0x00], "DF33 as in myna-card's fixture surface-0003.bin");
     assert_eq!(fields[3].value, b"13221");
     select_ef(&mut card, surface::UNKNOWN_0006);
     expect(&mut card, "00B0000010", Sw::SECURITY_STATUS_NOT_SATISFIED);

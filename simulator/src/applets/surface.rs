@@ -12,8 +12,12 @@
 //! accepts P1 = 00 only.
 //!
 //! The digit images (security code DF2A, My Number DF41) are 6×12 pixels a digit, 24×12
-//! and 72×12 as on the surveyed card (spec §13.5, [`images::render_digits_png`]); the name
-//! and address images keep their own cell sizes.
+//! and 72×12 as on the surveyed card (spec §13.5, [`images::render_digits_png`]). The name
+//! and address images are 12 pixels high, 12 a character: the surveyed test card's are
+//! 216×12 and 288×12 (myna-card fixture `surface-0002.bin`, beyond §13); \[inf\] their width
+//! follows the text, since the fixture's text is not published.
+//!
+//! DF33 of EF 0003 (the version byte) is `00`, as in the fixture `surface-0003.bin`.
 //!
 //! Key IDs carry the middle bytes `08 05` (spec §13.5). DF32 is `6000024/001`, as on the
 //! surveyed test card (myna-card fixture `surface-0003.bin`); the key ID that opens DF35 is
@@ -159,7 +163,7 @@ fn card_face(content: &SurfaceContent<'_>, card_key_record: &[u8]) -> Result<Vec
     let birth = tlv_of(0xDF22, content.birth_date.as_bytes())?;
     let sex = tlv_of(0xDF23, &[content.sex])?;
     let key = tlv_of(0xDF24, card_key_record)?;
-    let name = tlv_of(0xDF25, &images::render_text_png(content.name, 16))?;
+    let name = tlv_of(0xDF25, &images::render_text_png(content.name, 12))?;
     let address = tlv_of(0xDF26, &images::render_text_png(content.address, 12))?;
     let photo = tlv_of(0xDF27, content.photo)?;
     let mut digests = Vec::with_capacity(FACE_DIGEST_INFO_PREFIX.len() + 96);
@@ -195,7 +199,7 @@ fn card_face(content: &SurfaceContent<'_>, card_key_record: &[u8]) -> Result<Vec
 fn basic_info(content: &SurfaceContent<'_>) -> Result<Vec<u8>, crate::tlv::TooLong> {
     let mut inner = tlv(0xDF31, &[0x06, 0x03, 0x0E, 0x01], LengthForm::Minimal)?;
     push_tlv(&mut inner, 0xDF32, &content.basic_info_key_id, LengthForm::Minimal)?;
-    push_tlv(&mut inner, 0xDF33, &[0x01], LengthForm::Minimal)?;
+    push_tlv(&mut inner, 0xDF33, &[0x00], LengthForm::Minimal)?;
     push_tlv(&mut inner, 0xDF34, content.municipality_code.as_bytes(), LengthForm::Minimal)?;
     push_tlv(&mut inner, 0xDF35, &content.basic_info_opaque, LengthForm::TwoBytes)?;
     tlv(0xFF30, &inner, LengthForm::TwoBytes)

@@ -7,11 +7,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::ffi::{CStr, CString};
+mod pcsc_sandbox;
 
-use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxOptions};
 use mynasim_simulator::profile::{ATR_CONTACT, ATR_CONTACTLESS};
-use pcsc::{Context, Disposition, Protocols, Scope, ShareMode};
+use pcsc::{Disposition, Protocols, ShareMode};
 
 const SELECT_JPKI: &[u8] = &[0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
 const SELECT_ISD: &[u8] = &[0x00, 0xA4, 0x04, 0x0C, 0x07, 0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00];
@@ -39,19 +38,8 @@ fn presented_atr(card: &pcsc::Card) -> Vec<u8> {
 
 #[test]
 fn the_issuer_security_domain_through_pcscd() {
-    let dir = tempfile::tempdir().unwrap();
-    let contact = dir.path().join("contact.yaml");
-    std::fs::write(&contact, "card:\n  serial: \"400000012719843\"\n").unwrap();
-    let contactless = dir.path().join("contactless.yaml");
-    std::fs::write(&contactless, "atr: contactless\ncontact_atr: opensc\n").unwrap();
-    let mut options = SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"));
-    options.cards = vec![CardSource::Profile(Some(contact)), CardSource::Profile(Some(contactless))];
-    let sandbox = Sandbox::start(&options).unwrap();
-    std::env::set_var("PCSCLITE_CSOCK_NAME", sandbox.socket());
-    let ctx = Context::establish(Scope::User).unwrap();
-    let mut names = [0u8; 2048];
-    let readers: Vec<CString> = ctx.list_readers(&mut names).unwrap().map(CStr::to_owned).collect();
-    assert_eq!(readers.len(), 2, "{readers:?}");
+    let stack = pcsc_sandbox::start(&["card:\n  serial: \"400000012719843\"\n", "atr: contactless\ncontact_atr: opensc\n"]);
+    let (ctx, readers) = (&stack.context, &stack.readers);
 
     // The contact card.
     let mut card = ctx.connect(&readers[0], ShareMode::Shared, Protocols::ANY).unwrap();

@@ -7,13 +7,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod pcsc_sandbox;
+
 use myna_card::ap::jpki::{SignatureScheme, TokenType};
 use myna_card::ap::{common::CommonAp, jpki::JpkiAp, surface::SurfaceAp, text::TextAp};
 use myna_card::data::RsaPublicKey;
 use myna_card::mf::{tag, MasterFile};
 use myna_card::transport::pcsc::{self, Sharing};
 use myna_card::{Certificate, Pin, Retries};
-use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxOptions};
 
 const PROFILE: &str = "\
 holder:
@@ -42,13 +43,8 @@ fn exported_mf_cv_ca_key(profile: &std::path::Path, dir: &std::path::Path) -> Rs
 
 #[test]
 fn myna_card_reads_and_signs_everything_through_pcscd() {
-    let dir = tempfile::tempdir().unwrap();
-    let profile_path = dir.path().join("card.yaml");
-    std::fs::write(&profile_path, PROFILE).unwrap();
-    let mut options = SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"));
-    options.cards = vec![CardSource::Profile(Some(profile_path.clone()))];
-    let sandbox = Sandbox::start(&options).unwrap();
-    std::env::set_var("PCSCLITE_CSOCK_NAME", sandbox.socket());
+    // myna-card makes its own PC/SC context; the helper's points the process at the sandbox.
+    let stack = pcsc_sandbox::start(&[PROFILE]);
     let mut card = pcsc::connect_any(Sharing::Exclusive).unwrap();
 
     // The MF level (spec §13.1–13.3), as the library's `read_card` starts: a power cycle
@@ -65,7 +61,7 @@ fn myna_card_reads_and_signs_everything_through_pcscd() {
         assert_eq!(chain.len(), 2);
         assert_eq!(chain[0].issuer_key_id.number(), "6000020");
         assert_eq!(chain[1].issuer_key_id, chain[0].subject_key_id);
-        chain[0].verify_with(&exported_mf_cv_ca_key(&profile_path, dir.path())).unwrap();
+        chain[0].verify_with(&exported_mf_cv_ca_key(&pcsc_sandbox::profile_path(&stack, 0), stack.dir.path())).unwrap();
         chain[1].verify_with(&chain[0].public_key).unwrap();
         assert_eq!(mf.data_object(tag::INTERMEDIATE_KEY_ID).unwrap(), chain[0].subject_key_id.as_bytes());
     }

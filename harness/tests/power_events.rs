@@ -7,10 +7,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::ffi::{CStr, CString};
+mod pcsc_sandbox;
 
-use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxOptions};
-use pcsc::{Context, Disposition, Protocols, Scope, ShareMode};
+use pcsc::{Disposition, Protocols, ShareMode};
 
 const SELECT_JPKI: &[u8] = &[0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
 const SELECT_AUTH_PIN: &[u8] = &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18];
@@ -69,19 +68,8 @@ fn reconnect(card: &mut pcsc::Card, disposition: Disposition) {
 
 #[test]
 fn warm_reset_power_cycle_and_disconnect_through_pcscd() {
-    let dir = tempfile::tempdir().unwrap();
-    let contact = dir.path().join("contact.yaml");
-    std::fs::write(&contact, "").unwrap();
-    let contactless = dir.path().join("contactless.yaml");
-    std::fs::write(&contactless, "atr: contactless\nreset:\n  first_command_after_power_up: 6F00\n").unwrap();
-    let mut options = SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"));
-    options.cards = vec![CardSource::Profile(Some(contact)), CardSource::Profile(Some(contactless))];
-    let sandbox = Sandbox::start(&options).unwrap();
-    std::env::set_var("PCSCLITE_CSOCK_NAME", sandbox.socket());
-    let ctx = Context::establish(Scope::User).unwrap();
-    let mut names = [0u8; 2048];
-    let readers: Vec<CString> = ctx.list_readers(&mut names).unwrap().map(CStr::to_owned).collect();
-    assert_eq!(readers.len(), 2, "{readers:?}");
+    let stack = pcsc_sandbox::start(&["", "atr: contactless\nreset:\n  first_command_after_power_up: 6F00\n"]);
+    let (ctx, readers) = (&stack.context, &stack.readers);
 
     for (reader, contactless) in readers.iter().zip([false, true]) {
         let what = if contactless { "contactless" } else { "contact" };

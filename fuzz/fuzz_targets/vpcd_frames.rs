@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
             [] => {}
             [byte] => match Control::from_byte(*byte) {
                 Some(Control::GetAtr) => write_frame(&mut out, card.atr(), &mut scratch).expect("ATR frames"),
-                Some(_) => card.reset(),
+                Some(Control::Power(event)) => card.power(event),
                 None => {}
             },
             apdu => {

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::load::LoadedCard;
 use crate::vpcd::{Delivery, VirtualCard};
+use mynasim_simulator::power::PowerEvent;
 
 /// Which commands a fault applies to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,7 +145,7 @@ impl Slot {
         tracing::debug!(card = %self.name, "removed from the reader");
         let mut state = self.lock();
         state.inserted = false;
-        state.card.card.reset();
+        state.card.card.power(PowerEvent::Off);
         if let Some(connection) = state.connection.take() {
             let _ = connection.shutdown(std::net::Shutdown::Both);
         }
@@ -269,8 +270,8 @@ impl VirtualCard for SlotCard {
         self.slot.lock().card.card.atr().to_vec()
     }
 
-    fn reset(&mut self) {
-        self.slot.lock().card.card.reset();
+    fn power(&mut self, event: PowerEvent) {
+        self.slot.lock().card.card.power(event);
     }
 
     fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>) -> Delivery {

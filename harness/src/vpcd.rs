@@ -20,6 +20,7 @@ use socket2::SockRef;
 use tracing::{debug, error, info, warn};
 
 use crate::transcript;
+use mynasim_simulator::power::PowerEvent;
 
 /// What the transport does with an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,8 +38,8 @@ pub trait VirtualCard {
     fn name(&self) -> &str;
     /// The ATR.
     fn atr(&self) -> Vec<u8>;
-    /// Power off, power on, reset, removal.
-    fn reset(&mut self);
+    /// Power off (also removal and a lost reader), power on, warm reset.
+    fn power(&mut self, event: PowerEvent);
     /// Answers one C-APDU into `response` (cleared first). Any state change must be
     /// durable when this returns: the transport sends the answer right after.
     fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>) -> Delivery;
@@ -57,8 +58,8 @@ impl VirtualCard for crate::load::LoadedCard {
         self.card.atr().to_vec()
     }
 
-    fn reset(&mut self) {
-        self.card.reset();
+    fn power(&mut self, event: PowerEvent) {
+        self.card.power(event);
     }
 
     fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>) -> Delivery {
@@ -81,7 +82,7 @@ impl VirtualCard for NullCard {
         mynasim_simulator::profile::ATR_CONTACT.to_vec()
     }
 
-    fn reset(&mut self) {}
+    fn power(&mut self, _event: PowerEvent) {}
 
     fn process(&mut self, _apdu: &[u8], response: &mut Vec<u8>) -> Delivery {
         response.clear();
@@ -96,12 +97,8 @@ pub const FIRST_PORT: u16 = 35_963;
 /// Control messages (one-byte payloads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Control {
-    /// `00`.
-    PowerOff,
-    /// `01`.
-    PowerOn,
-    /// `02`.
-    Reset,
+    /// `00` power off, `01` power on, `02` reset.
+    Power(PowerEvent),
     /// `04`.
     GetAtr,
 }
@@ -110,9 +107,9 @@ impl Control {
     /// Decodes a control byte.
     pub fn from_byte(b: u8) -> Option<Control> {
         match b {
-            0x00 => Some(Control::PowerOff),
-            0x01 => Some(Control::PowerOn),
-            0x02 => Some(Control::Reset),
+            0x00 => Some(Control::Power(PowerEvent::Off)),
+            0x01 => Some(Control::Power(PowerEvent::On)),
+            0x02 => Some(Control::Power(PowerEvent::WarmReset)),
             0x04 => Some(Control::GetAtr),
             _ => None,
         }
@@ -169,7 +166,8 @@ pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::pa
                     Ok(()) => info!(card = %card.name(), "vpcd closed the connection; reconnecting"),
                     Err(e) => warn!(card = %card.name(), "vpcd connection lost: {e}; reconnecting"),
                 }
-                card.reset();
+                // The reader is gone: for the card, the power went off.
+                card.power(PowerEvent::Off);
             }
             Err(e) => {
                 if !waiting_logged {
@@ -212,9 +210,9 @@ pub fn run_session(
             [] => warn!(card = %card.name(), "ignoring an empty frame from vpcd"),
             [byte] => match Control::from_byte(*byte) {
                 Some(Control::GetAtr) => write_frame(&mut stream, &card.atr(), &mut scratch)?,
-                Some(control) => {
-                    debug!(card = %card.name(), "{control:?}");
-                    card.reset();
+                Some(Control::Power(event)) => {
+                    debug!(card = %card.name(), "{event:?}");
+                    card.power(event);
                 }
                 None => warn!(card = %card.name(), "ignoring unknown vpcd control byte {byte:02X}"),
             },

@@ -11,11 +11,13 @@ use crate::command::{self, Command, KeyChoice, SignMode, SmClass, Target};
 use crate::files::{read_binary, Content, Ef};
 use crate::pins::{PinId, PinRecord, PinSet, VerifyOutcome};
 use crate::pki::{MAX_PKCS1_DATA, MODULUS_LEN, SHA256_DIGEST_INFO_PREFIX};
+use crate::power::{PowerBehaviour, PowerEvent, WarmReset};
 use crate::sm::{self, SmState};
 use crate::state::PersistentState;
 use crate::sw::Sw;
 
-/// Volatile state: cleared by every power event (spec §3.8, §3.11).
+/// Volatile state: cleared by power off, and by a warm reset unless the profile keeps it
+/// (spec §3.8, §3.11, §13.4, [`crate::power`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Session {
     /// Index of the current application; `None` = the MF level, the Issuer Security Domain
@@ -37,6 +39,9 @@ pub struct Card {
     applets: Vec<Applet>,
     pins: Vec<PinRecord>,
     session: Session,
+    power: PowerBehaviour,
+    /// Set by power-up when the profile refuses the first command (`6F 00`).
+    refuse_next_command: bool,
     rng: Box<dyn RngCore + Send>,
     card_id: String,
     state_changed: bool,
@@ -54,6 +59,7 @@ impl Card {
     pub(crate) fn new(
         atr: Atrs,
         isd: IssuerSecurityDomain,
+        power: PowerBehaviour,
         applets: Vec<Applet>,
         pins: Vec<PinRecord>,
         card_id: String,
@@ -66,6 +72,8 @@ impl Card {
             applets,
             pins,
             session: Session::default(),
+            power,
+            refuse_next_command: false,
             rng,
             card_id,
             state_changed: false,
@@ -83,6 +91,8 @@ impl Card {
             applets: self.applets.clone(),
             pins: self.pins.clone(),
             session: Session::default(),
+            power: self.power,
+            refuse_next_command: false,
             rng,
             card_id: self.card_id.clone(),
             state_changed: false,
@@ -106,10 +116,36 @@ impl Card {
         &self.isd
     }
 
-    /// Cold or warm reset, power off, field off, removal: all volatile state goes
-    /// (spec §3.11); counters and PIN values stay.
+    /// A power event from the reader (spec §3.11, §13.4, [`crate::power`]): power off
+    /// clears the session, power on too (and arms the profile's `6F 00`), a warm reset
+    /// clears it or keeps it as the profile says. Counters and PIN values always stay.
+    pub fn power(&mut self, event: PowerEvent) {
+        match event {
+            PowerEvent::Off => {
+                self.session = Session::default();
+                self.refuse_next_command = false;
+            }
+            PowerEvent::On => {
+                self.session = Session::default();
+                self.refuse_next_command = self.power.refuse_first_command;
+            }
+            PowerEvent::WarmReset => {
+                if self.power.warm_reset == WarmReset::Clear {
+                    self.session = Session::default();
+                }
+            }
+        }
+    }
+
+    /// A cold reset: power off, then on.
     pub fn reset(&mut self) {
-        self.session = Session::default();
+        self.power(PowerEvent::Off);
+        self.power(PowerEvent::On);
+    }
+
+    /// How this card answers power events.
+    pub fn power_behaviour(&self) -> PowerBehaviour {
+        self.power
     }
 
     /// The volatile session (for inspection and tests).
@@ -166,6 +202,10 @@ impl Card {
     /// Never panics on any input.
     pub fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>) {
         response.clear();
+        if std::mem::take(&mut self.refuse_next_command) {
+            response.extend_from_slice(&Sw::NO_PRECISE_DIAGNOSIS.to_bytes());
+            return;
+        }
         let outcome = Apdu::parse(apdu).and_then(|apdu| Command::try_from(&apdu)).and_then(|command| self.execute(command, response));
         let sw = match outcome {
             Ok(sw) => sw,

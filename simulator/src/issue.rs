@@ -175,5 +175,5 @@ pub fn issue(p: &Personalization, cache: &mut dyn KeyCache, rng: Box<dyn RngCore
 
     let card_id = crate::pki::hex(&Sha256::new().chain_update(p.seed.as_bytes()).chain_update(holder.my_number.as_bytes()).finalize()[..8]);
     let atrs = Atrs { presented: p.atr.clone(), contact: p.contact_atr.clone() };
-    Ok(Card::new(atrs, isd, vec![jpki, text, surface, common, juki], p.pins.clone(), card_id, rng))
+    Ok(Card::new(atrs, isd, p.power, vec![jpki, text, surface, common, juki], p.pins.clone(), card_id, rng))
 }

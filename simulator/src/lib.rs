@@ -32,6 +32,7 @@ pub mod issue;
 pub mod mynumber;
 pub mod pins;
 pub mod pki;
+pub mod power;
 pub mod profile;
 pub mod sm;
 pub mod state;

@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::mynumber;
 use crate::pins::{PinFormat, PinId, PinRecord};
+use crate::power::{Interface, PowerBehaviour, WarmReset};
 
 /// The ATR of the contact interface most often reported (spec §2.2); the default.
 pub const ATR_CONTACT: &[u8] =
@@ -152,6 +153,11 @@ pub struct Profile {
     pub ca_seed: Option<String>,
     /// `contact` (default), `opensc`, `contactless`, or the ATR in hex.
     pub atr: Option<AtrChoice>,
+    /// `contact` or `contactless`; default: the interface `atr` belongs to
+    /// ([`Interface::of_atr`]).
+    pub interface: Option<Interface>,
+    /// What power events do to the session (spec §13.4, [`crate::power`]).
+    pub reset: ResetSpec,
     /// The holder's printed data.
     pub holder: HolderSpec,
     /// Card data.
@@ -234,12 +240,6 @@ impl TryFrom<String> for ContactAtrChoice {
         check_contact_atr(&bytes).map_err(|e| format!("contact_atr {s:?}: {e}"))?;
         Ok(ContactAtrChoice(bytes))
     }
-}
-
-/// True for a PC/SC Part 3 contactless ATR (`3B 8n 80 01 …`, spec §2.2): the reader's
-/// making, never the card's contact ATR.
-pub fn is_contactless_atr(atr: &[u8]) -> bool {
-    matches!(atr, [0x3B, t0, 0x80, 0x01, ..] if t0 & 0xF0 == 0x80)
 }
 
 /// Checks a contact ATR (ISO/IEC 7816-3 §8): TS `3B` (GET DATA `5F51` leaves it out because
@@ -353,6 +353,11 @@ impl Profile {
             seed: o.seed.or(b.seed),
             ca_seed: o.ca_seed.or(b.ca_seed),
             atr: o.atr.or(b.atr),
+            interface: o.interface.or(b.interface),
+            reset: ResetSpec {
+                warm: o.reset.warm.or(b.reset.warm),
+                first_command_after_power_up: o.reset.first_command_after_power_up.or(b.reset.first_command_after_power_up),
+            },
             holder: HolderSpec {
                 name: o.holder.name.or(b.holder.name),
                 address: o.holder.address.or(b.holder.address),
@@ -389,6 +394,29 @@ impl Profile {
             mf: MfSpec { certificate_7f21: o.mf.certificate_7f21.or(b.mf.certificate_7f21) },
         }
     }
+}
+
+/// `reset:` in a profile (spec §13.4, [`crate::power`]).
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResetSpec {
+    /// `keep` or `clear`: what a warm reset (`SCARD_RESET_CARD`) does to the security
+    /// status. Default: `keep` on the contactless interface, `clear` on contacts.
+    pub warm: Option<WarmReset>,
+    /// `6F00` makes the first command after each power-up answer `6F 00` unexecuted;
+    /// `answer` (default) answers it normally.
+    pub first_command_after_power_up: Option<FirstCommand>,
+}
+
+/// `reset.first_command_after_power_up:`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum FirstCommand {
+    /// Answered normally.
+    #[serde(rename = "answer")]
+    Answer,
+    /// Answered `6F 00` and not executed.
+    #[serde(rename = "6F00")]
+    Refuse,
 }
 
 /// The ATR the card presents.
@@ -887,6 +915,10 @@ pub struct Personalization {
     pub ca_seed: String,
     /// ATR.
     pub atr: Vec<u8>,
+    /// The interface the card is read through.
+    pub interface: Interface,
+    /// What power events do.
+    pub power: PowerBehaviour,
     /// The holder.
     pub holder: Holder,
     /// Issue date.
@@ -1060,16 +1092,24 @@ impl Profile {
         };
 
         let atr = self.atr.clone().map_or_else(|| ATR_CONTACT.to_vec(), |a| a.0);
-        // [inf] Without contact_atr: the presented ATR when it is a valid contact ATR, else
-        // the default contact ATR (spec §13.3; a contactless ATR is the reader's making).
+        let interface = self.interface.unwrap_or_else(|| Interface::of_atr(&atr));
+        let power = PowerBehaviour {
+            warm_reset: self.reset.warm.unwrap_or_else(|| interface.default_warm_reset()),
+            refuse_first_command: self.reset.first_command_after_power_up == Some(FirstCommand::Refuse),
+        };
+        // [inf] Without contact_atr: the presented ATR when it is a contact ATR (and a valid
+        // one), else the default contact ATR (spec §13.3; a contactless ATR is the reader's
+        // making, and 5F51 reports the contact ATR over every interface).
         let contact_atr = match &self.contact_atr {
             Some(chosen) => chosen.0.clone(),
-            None if !is_contactless_atr(&atr) && check_contact_atr(&atr).is_ok() => atr.clone(),
+            None if Interface::of_atr(&atr) == Interface::Contact && check_contact_atr(&atr).is_ok() => atr.clone(),
             None => ATR_CONTACT.to_vec(),
         };
         Ok(Personalization {
             ca_seed: self.ca_seed.clone().unwrap_or_else(|| DEFAULT_CA_SEED.to_owned()),
             atr,
+            interface,
+            power,
             serial: self.card.serial.as_ref().map_or_else(|| digits("serial", 15), |s| s.0.clone()),
             holder,
             issued,

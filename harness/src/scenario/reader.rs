@@ -6,6 +6,7 @@ use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 use crate::slot::{Answer, Slot};
+use mynasim_simulator::power::PowerEvent;
 
 /// Why a command got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,11 +52,13 @@ impl Reader for DirectReader {
         }
     }
 
-    fn reset(&mut self, _cold: bool) -> Result<(), ReaderError> {
+    fn reset(&mut self, cold: bool) -> Result<(), ReaderError> {
         if !self.slot.is_inserted() {
             return Err(ReaderError::NoCard);
         }
-        self.slot.modify_card(|c| c.card.reset()).map_err(|e| ReaderError::Pcsc(e.to_string()))
+        self.slot
+            .modify_card(|c| if cold { c.card.reset() } else { c.card.power(PowerEvent::WarmReset) })
+            .map_err(|e| ReaderError::Pcsc(e.to_string()))
     }
 
     fn disconnect(&mut self) {}

@@ -94,6 +94,11 @@ pub fn write_certificates(loaded: &LoadedCard, out: &Path) -> Result<Vec<(&'stat
         written.push(("common-internal-auth.pub.pem", Some(path)));
     }
     let record = &loaded.card.isd().root_public_key;
+    if record.is_empty() {
+        // A phone token: no MF CV chain.
+        written.extend([(MF_CV_CA_PEM, None), (MF_CV_CA_RECORD, None)]);
+        return Ok(written);
+    }
     let pem = record_to_pem(record)?;
     let path = out.join(MF_CV_CA_PEM);
     std::fs::write(&path, pem).map_err(io(&path))?;

@@ -9,6 +9,8 @@
 
 use myna_card::ap::jpki::{SignatureScheme, TokenType};
 use myna_card::ap::{common::CommonAp, jpki::JpkiAp, surface::SurfaceAp, text::TextAp};
+use myna_card::data::RsaPublicKey;
+use myna_card::mf::{tag, MasterFile};
 use myna_card::transport::pcsc::{self, Sharing};
 use myna_card::{Certificate, Pin, Retries};
 use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxOptions};
@@ -29,16 +31,46 @@ pins:
   sign: { value: \"SIGN2580\" }
 ";
 
+/// The MF CV CA's public key as `mynasim export` writes it (the card's `90`/`91` record).
+fn exported_mf_cv_ca_key(profile: &std::path::Path, dir: &std::path::Path) -> RsaPublicKey {
+    let out = dir.join("export");
+    let status =
+        std::process::Command::new(env!("CARGO_BIN_EXE_mynasim")).args(["export", "--profile"]).arg(profile).arg(&out).status().unwrap();
+    assert!(status.success());
+    RsaPublicKey::parse(&std::fs::read(out.join(mynasim_harness::export::MF_CV_CA_RECORD)).unwrap()).unwrap()
+}
+
 #[test]
 fn myna_card_reads_and_signs_everything_through_pcscd() {
     let dir = tempfile::tempdir().unwrap();
-    let profile = dir.path().join("card.yaml");
-    std::fs::write(&profile, PROFILE).unwrap();
+    let profile_path = dir.path().join("card.yaml");
+    std::fs::write(&profile_path, PROFILE).unwrap();
     let mut options = SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"));
-    options.cards = vec![CardSource::Profile(Some(profile))];
+    options.cards = vec![CardSource::Profile(Some(profile_path.clone()))];
     let sandbox = Sandbox::start(&options).unwrap();
     std::env::set_var("PCSCLITE_CSOCK_NAME", sandbox.socket());
     let mut card = pcsc::connect_any(Sharing::Exclusive).unwrap();
+
+    // The MF level (spec §13.1–13.3), as the library's `read_card` starts: a power cycle
+    // (SCARD_UNPOWER_CARD and a throw-away command), then GET DATA with the ISD current.
+    card.transport_mut().power_cycle().unwrap();
+    {
+        let mut mf = MasterFile::new(&mut card);
+        assert_eq!(mf.data_object(tag::CARD_IDENTIFICATION).unwrap(), b"400000012719843");
+        assert_eq!(mf.data_object(tag::MUNICIPALITY_CODE).unwrap(), b"13221");
+        assert_eq!(mf.data_object(tag::EXPIRY).unwrap(), b"20350401");
+        // The chain: 00F8 (the root certifies the intermediate) verifies under the key
+        // `mynasim export` hands out, 7F21 under the key 00F8 certifies.
+        let chain = mf.certificate_chain().unwrap();
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[0].issuer_key_id.number(), "6000020");
+        assert_eq!(chain[1].issuer_key_id, chain[0].subject_key_id);
+        chain[0].verify_with(&exported_mf_cv_ca_key(&profile_path, dir.path())).unwrap();
+        chain[1].verify_with(&chain[0].public_key).unwrap();
+        assert_eq!(mf.data_object(tag::INTERMEDIATE_KEY_ID).unwrap(), chain[0].subject_key_id.as_bytes());
+    }
+    // 5F51: the contact ATR, checked by the library (TS prepended, TCK verified).
+    assert_eq!(card.contact_atr().unwrap(), mynasim_simulator::profile::ATR_CONTACT);
 
     // 共通カードAP: the card info record.
     {
@@ -118,5 +150,16 @@ fn myna_card_reads_and_signs_everything_through_pcscd() {
         let wrong = jpki.verify_auth_pin(&Pin::numeric("0000").unwrap()).unwrap_err();
         assert!(matches!(wrong, myna_card::Error::PinIncorrect { .. }), "{wrong:?}");
         assert_eq!(jpki.auth_pin_retries().unwrap(), Retries::Remaining(2));
+        jpki.verify_auth_pin(&Pin::numeric("2580").unwrap()).unwrap();
     }
+
+    // Selecting the ISD (the library's way back to a clean state without a power cycle)
+    // restores the MF objects and clears the JPKI AP's security status.
+    {
+        let mut mf = MasterFile::select(&mut card).unwrap();
+        assert_eq!(mf.data_object(tag::MUNICIPALITY_CODE).unwrap(), b"13221");
+    }
+    let mut jpki = JpkiAp::select(&mut card).unwrap();
+    let refused = jpki.sign_with_auth_key(SignatureScheme::Sha256DigestInfo, b"after the ISD").unwrap_err();
+    assert!(matches!(refused, myna_card::Error::Status(sw) if sw.value() == 0x6982), "{refused:?}");
 }

@@ -12,6 +12,7 @@ use crate::files::{read_binary, Content, Ef};
 use crate::pins::{PinId, PinRecord, PinSet, VerifyOutcome};
 use crate::pki::{MAX_PKCS1_DATA, MODULUS_LEN, SHA256_DIGEST_INFO_PREFIX};
 use crate::power::{PowerBehaviour, PowerEvent, WarmReset};
+use crate::profile::DeviceKind;
 use crate::sm::{self, SmState};
 use crate::state::PersistentState;
 use crate::sw::Sw;
@@ -45,6 +46,7 @@ pub struct Card {
     rng: Box<dyn RngCore + Send>,
     card_id: String,
     state_changed: bool,
+    kind: DeviceKind,
 }
 
 impl std::fmt::Debug for Card {
@@ -77,7 +79,19 @@ impl Card {
             rng,
             card_id,
             state_changed: false,
+            kind: DeviceKind::Card,
         }
+    }
+
+    /// This card as a phone token of `kind` (its applets already issued for it).
+    pub(crate) fn with_kind(mut self, kind: DeviceKind) -> Card {
+        self.kind = kind;
+        self
+    }
+
+    /// The card or a phone token.
+    pub fn kind(&self) -> DeviceKind {
+        self.kind
     }
 
     /// A card identical to this one as issued (same files, keys and PIN state), with a
@@ -96,6 +110,7 @@ impl Card {
             rng,
             card_id: self.card_id.clone(),
             state_changed: false,
+            kind: self.kind,
         }
     }
 
@@ -267,11 +282,27 @@ impl Card {
                 _ => Err(Sw::SECURITY_STATUS_NOT_SATISFIED),
             },
             Command::GetData { tag, max_len } => self.get_data(tag, max_len, out),
+            // The iPhone token's marker: accepted there, state unchanged ([inf] nothing public says
+            // what it ends); physical cards refuse it (spec §13.5: "rejected with 67 00"), and so,
+            // [inf], does the Android token, whose JPKI AP is the card's.
+            Command::LastCommandIndicator => match self.kind {
+                DeviceKind::IphoneToken => Ok(Sw::SUCCESS),
+                DeviceKind::Card | DeviceKind::AndroidToken => Err(Sw::WRONG_LENGTH),
+            },
+            // [inf] MANAGE ATTRIBUTES needs an issuer authentication no client can perform:
+            // 69 82 for both scopes, with or without a current EF/DF, in every AP.
+            Command::ManageAttributes { scope: _ } => Err(Sw::SECURITY_STATUS_NOT_SATISFIED),
             Command::SecureMessaging { class, ins, p1, p2, data } => {
                 let in_text_ap = self.current_applet().is_some_and(|a| a.session_key == SessionKeySupport::Offered);
                 match (in_text_ap, class, ins) {
-                    // Spec §5.6 item 5: CLA 0C in the text AP (no CCS key can exist).
-                    (true, SmClass::Authenticated, _) => Err(Sw::SM_OBJECTS_MISSING),
+                    // Spec §5.6 item 5: CLA 0C in the text AP (no CCS key can exist); an SM-layer
+                    // refusal, so it ends an open session (spec §13.5, crate::sm).
+                    (true, SmClass::Authenticated, _) => {
+                        if matches!(self.session.sm, SmState::Open(_)) {
+                            self.session.sm = SmState::Broken;
+                        }
+                        Err(Sw::SM_OBJECTS_MISSING)
+                    }
                     (true, SmClass::Proprietary, _) => self.secure_messaging(ins, p1, p2, data, out),
                     // Spec §3.1 and §5.6 (earlier README): READ/VERIFY 69 FC, others 68 82.
                     (false, _, 0xB0 | 0x20) => Err(Sw::SM_NO_SESSION),
@@ -296,6 +327,9 @@ impl Card {
     /// SELECT of the Issuer Security Domain (spec §13.1): leaves the current AP with its
     /// security status, current EF and secure-messaging session.
     fn select_issuer_security_domain(&mut self) -> Result<Sw, Sw> {
+        if !self.isd.selectable {
+            return Err(Sw::NOT_FOUND);
+        }
         self.session.applet = None;
         self.session.current = None;
         self.session.verified = PinSet::EMPTY;
@@ -309,6 +343,8 @@ impl Card {
     /// The value alone; `67 00` when Le cannot hold it ([`crate::applets::isd`]).
     fn get_data(&self, tag: u16, max_len: usize, out: &mut Vec<u8>) -> Result<Sw, Sw> {
         let value = match tag {
+            // [inf] A phone has no contact interface, so no contact ATR to report.
+            isd::tag::CONTACT_ATR if self.kind.is_phone() => return Err(Sw::DATA_NOT_FOUND),
             isd::tag::CONTACT_ATR => self.contact_atr.get(1..).unwrap_or_default(),
             _ if self.session.applet.is_none() => self.isd.data_object(tag).ok_or(Sw::DATA_NOT_FOUND)?,
             _ => return Err(Sw::DATA_NOT_FOUND),
@@ -425,15 +461,18 @@ impl Card {
         }
     }
 
-    /// The PIN object a VERIFY/CHANGE addresses. By SFI it does not change the current EF.
-    fn pin_object(&self, target: Target) -> Result<PinId, Sw> {
-        let applet = self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
-        let index = match target {
-            Target::Current => self.session.current.ok_or(Sw::NO_CURRENT_EF)?,
-            Target::Sfi(sfi) => applet.find_sfi(sfi).ok_or(Sw::NOT_FOUND)?,
-        };
-        match applet.files[index].content {
-            Content::Pin(pin) => Ok(pin),
+    /// The PIN object a VERIFY/CHANGE addresses. By SFI (P2 = `80|SFI`) the object becomes
+    /// the current EF, as SELECT followed by the command would leave it (spec §13.5, myna-card
+    /// `verify_sfi`: "same effect as select_ef followed by verify"), so a later `00 20 00 80`
+    /// queries it. \[inf\] The evidence covers VERIFY with a value; the status query and
+    /// CHANGE REFERENCE DATA / CHANGE KEY by SFI do the same, because the card resolves an SFI
+    /// the same way for every command (READ BINARY by SFI makes its EF current, spec §3.3).
+    fn pin_object(&mut self, target: Target) -> Result<PinId, Sw> {
+        // No application: 69 86 for both forms, as before any SFI is looked up.
+        self.current_applet().ok_or(Sw::NO_CURRENT_EF)?;
+        let index = self.resolve(target)?;
+        match self.current_applet().map(|applet| &applet.files[index].content) {
+            Some(Content::Pin(pin)) => Ok(*pin),
             _ => Err(Sw::NO_CURRENT_EF),
         }
     }
@@ -552,13 +591,17 @@ impl Card {
     }
 
     /// INTERNAL AUTHENTICATE (spec §7.2): PKCS#1 v1.5 over DigestInfo(SHA-256(challenge)),
-    /// no credential; keys made for `80 2A` answer `69 85` (spec §5.5, §6.4).
+    /// no credential. Only common-AP 0019 answers (spec §13.5, myna-card
+    /// `internal_authenticate`): a key behind a PIN (JPKI 0017, 001A) answers `69 82`, the
+    /// 券面 signing keys, made for `80 2A`, `69 85` (spec §5.5, §6.4).
+    /// \[inf\] `69 82` also with the PIN verified: the survey says only 0019 answers, and a
+    /// client that signed a login challenge with `00 88` here would fail on a real card.
     fn internal_authenticate(&mut self, choice: KeyChoice, data: &[u8], out: &mut Vec<u8>) -> Result<Sw, Sw> {
         let key_index = self.key_for(choice).map_err(|_| Sw::CONDITIONS_NOT_SATISFIED)?;
         let applet = self.current_applet().ok_or(Sw::CONDITIONS_NOT_SATISFIED)?;
         let key = applet.keys.get(key_index).ok_or(Sw::CONDITIONS_NOT_SATISFIED)?;
         if key.usage != KeyUse::InternalAuthenticate {
-            return Err(Sw::CONDITIONS_NOT_SATISFIED);
+            return Err(if key.guard.is_some() { Sw::SECURITY_STATUS_NOT_SATISFIED } else { Sw::CONDITIONS_NOT_SATISFIED });
         }
         let signature = key.key.sign_sha256(data).map_err(|_| Sw::CONDITIONS_NOT_SATISFIED)?;
         out.extend_from_slice(&signature);

@@ -4,6 +4,10 @@
 //! secure-messaging classes are reported as [`Command::SecureMessaging`] so that the
 //! current application decides (`68 82`, `69 FC` or `69 87`), an unknown class `6E 00`,
 //! an unknown instruction `6D 00`, a known instruction under the wrong class `6E 00`.
+//!
+//! The proprietary instructions of the survey (spec §13.5) exist card-wide (never `6D 00`):
+//! `80 A2` answers `6A 86`, `80 FC` is the iPhone token's last-command indicator, `80 8A`
+//! MANAGE ATTRIBUTES stops at the issuer-security check.
 
 use crate::apdu::Apdu;
 use crate::sw::Sw;
@@ -79,6 +83,15 @@ pub enum SmClass {
     Proprietary,
     /// CLA `0C`: ISO SM with authenticated header.
     Authenticated,
+}
+
+/// What MANAGE ATTRIBUTES (`80 8A`) would update (P1), JICSAP extended system command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttributeScope {
+    /// P1 = `22`: the current EF.
+    CurrentEf,
+    /// P1 = `24`: the current DF.
+    CurrentDf,
 }
 
 /// A command the card understands.
@@ -173,6 +186,15 @@ pub enum Command<'a> {
         /// (\[inf\] [`crate::applets::isd`]).
         max_len: usize,
     },
+    /// The last-command indicator `80 FC 00 00` (no data, no Le), spec §13.5: an iPhone
+    /// JPKI-token command that physical cards refuse.
+    LastCommandIndicator,
+    /// MANAGE ATTRIBUTES `80 8A`, spec §13.5: an issuance command, present, that stops at the
+    /// issuer-security check.
+    ManageAttributes {
+        /// P1.
+        scope: AttributeScope,
+    },
     /// Any command sent with a secure-messaging class; the application decides.
     SecureMessaging {
         /// Which SM class.
@@ -201,6 +223,9 @@ const INSTRUCTIONS: &[(u8, u8)] = &[
     (0x2A, 0x80),
     (0x32, 0x80),
     (0xAE, 0x80),
+    (0xA2, 0x80),
+    (0xFC, 0x80),
+    (0x8A, 0x80),
 ];
 
 impl<'a> TryFrom<&Apdu<'a>> for Command<'a> {
@@ -274,6 +299,30 @@ impl<'a> TryFrom<&Apdu<'a>> for Command<'a> {
                 }
                 Ok(Command::GetData { tag: u16::from_be_bytes([apdu.p1, apdu.p2]), max_len: apdu.le.unwrap_or(256) })
             }
+            // The terminal CV-certificate check (its body, 307 bytes, comes with an extended
+            // Lc): every P1-P2 the survey tried (00 00, 00 AE, 80 00, 00 B6) answers 6A 86 and
+            // none is known to select anything, so all do (spec §13.5, myna-card
+            // `ins::PROPRIETARY_A2`). [inf] Card-wide, answered before any AP rule, as the
+            // survey found SET SESSION KEY known in every AP.
+            0xA2 => Err(Sw::INCORRECT_P1P2),
+            0xFC => {
+                // [inf] Only the exact `80 FC 00 00` was surveyed; other parameters 6A 86, a
+                // data field or Le 67 00.
+                if apdu.p1 != 0 || apdu.p2 != 0 {
+                    return Err(Sw::INCORRECT_P1P2);
+                }
+                if !apdu.data.is_empty() || apdu.le.is_some() {
+                    return Err(Sw::WRONG_LENGTH);
+                }
+                Ok(Command::LastCommandIndicator)
+            }
+            0x8A => match apdu.p1 {
+                // [inf] Only P1 22 and 24 reach the issuer-security check (myna-card
+                // `ins::MANAGE_ATTRIBUTES`); the other P1 values are refused as parameters.
+                0x22 => Ok(Command::ManageAttributes { scope: AttributeScope::CurrentEf }),
+                0x24 => Ok(Command::ManageAttributes { scope: AttributeScope::CurrentDf }),
+                _ => Err(Sw::INCORRECT_P1P2),
+            },
             _ => Err(Sw::INS_NOT_SUPPORTED),
         }
     }

@@ -60,6 +60,40 @@ pub fn render_text_png(text: &str, cell: u32) -> Vec<u8> {
     encode_png(width, height, &pixels)
 }
 
+/// Width of one digit of [`render_digits_png`], in pixels.
+pub const DIGIT_CELL_WIDTH: u32 = 6;
+/// Height of [`render_digits_png`]'s images, in pixels.
+pub const DIGIT_IMAGE_HEIGHT: u32 = 12;
+
+/// Renders a row of digits the size the surveyed card's digit images have: 6×12 pixels a
+/// digit, so the 4-digit security code (surface EF 0002 DF2A) is 24×12 and the 12-digit My
+/// Number (EF 0005 DF41) 72×12 (spec §6.3, §13.5; myna-card `src/ap/surface.rs` and the PNG
+/// headers of its fixtures `surface-0002.bin`, `surface-0005.bin`: 1-bit greyscale, 24×12 and
+/// 72×12). Each digit is the 5×7 font with a blank column after it, rows 2–8; \[inf\] any
+/// other character (profiles only allow digits here) is a blank cell.
+pub fn render_digits_png(digits: &str) -> Vec<u8> {
+    let count = digits.chars().count().max(1) as u32;
+    let width = count * DIGIT_CELL_WIDTH;
+    let stride = width.div_ceil(8) as usize;
+    let mut pixels = vec![0xFFu8; stride * DIGIT_IMAGE_HEIGHT as usize];
+    let top = (DIGIT_IMAGE_HEIGHT - 7) / 2;
+    for (i, ch) in digits.chars().enumerate() {
+        let Some(glyph) = ch.to_digit(10).and_then(|d| DIGITS.get(d as usize)) else {
+            continue;
+        };
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..5u32 {
+                if bits & (0x10 >> col) != 0 {
+                    let x = i as u32 * DIGIT_CELL_WIDTH + col;
+                    let y = top + row as u32;
+                    pixels[y as usize * stride + (x / 8) as usize] &= !(0x80 >> (x % 8));
+                }
+            }
+        }
+    }
+    encode_png(width, DIGIT_IMAGE_HEIGHT, &pixels)
+}
+
 /// A 7×7 glyph, bit 6 = leftmost pixel.
 fn glyph(ch: char) -> [u8; 7] {
     if let Some(d) = ch.to_digit(10) {
@@ -103,6 +137,17 @@ mod tests {
         let info = reader.info();
         assert_eq!((info.width, info.height), (48, 12));
         assert_eq!(info.bit_depth, png::BitDepth::One);
+    }
+
+    #[test]
+    fn digit_images_are_six_by_twelve_a_digit() {
+        for (digits, width) in [("2285", 24), ("537686677188", 72), ("", 6)] {
+            let data = render_digits_png(digits);
+            let reader = png::Decoder::new(std::io::Cursor::new(&data)).read_info().unwrap();
+            let info = reader.info();
+            assert_eq!((info.width, info.height, info.bit_depth), (width, 12, png::BitDepth::One), "{digits:?}");
+        }
+        assert_ne!(render_digits_png("1111"), render_digits_png("7777"));
     }
 
     #[test]

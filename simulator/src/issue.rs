@@ -8,7 +8,7 @@ use crate::applets::{common, isd, jpki, juki, surface, text};
 use crate::card::{Atrs, Card};
 use crate::images;
 use crate::mynumber;
-use crate::pki::cv::{cv_certificate, key_id, mf_cv_certificate};
+use crate::pki::cv::{cv_certificate, key_id, mf_cv_certificate, KEY_ID_MIDDLE};
 use crate::pki::x509::{CaKind, EndEntity, HolderAttributes, TestCa};
 use crate::pki::{KeyCache, PkiError, RsaKey};
 use crate::profile::{end_of_day_jst, start_of_day_jst, Personalization, ValidityWindow};
@@ -90,6 +90,7 @@ pub fn issue(p: &Personalization, cache: &mut dyn KeyCache, rng: Box<dyn RngCore
         (auth, signature)
     };
     let jpki = jpki::build(jpki::JpkiContent {
+        kind: p.kind,
         auth,
         signature,
         auth_ca_certificate: issuers.auth_ca.certificate_der().to_vec(),
@@ -97,20 +98,31 @@ pub fn issue(p: &Personalization, cache: &mut dyn KeyCache, rng: Box<dyn RngCore
         serial: p.serial.clone(),
     });
 
+    let card_id = crate::pki::hex(&Sha256::new().chain_update(p.seed.as_bytes()).chain_update(holder.my_number.as_bytes()).finalize()[..8]);
+    if p.kind.is_phone() {
+        // A phone token holds only the JPKI AP (profile::DeviceKind).
+        let atrs = Atrs { presented: p.atr.clone(), contact: p.contact_atr.clone() };
+        return Ok(Card::new(atrs, isd::phone_token(), p.power, vec![jpki], p.pins.clone(), card_id, rng).with_kind(p.kind));
+    }
+
     // 券面 APs (spec §5, §6): issuing-side keys per municipality, certified by the CV CA.
+    // Key IDs as on the surveyed test card (spec §13.5, myna-card fixtures `text-0004.bin`,
+    // `surface-0004.bin`): issuer `6000033`/`6000023` group `001`; subject the municipality
+    // code followed by `31` (text) or `21` (surface), group `000` (`1322131`, `1322121` on a
+    // card of municipality 13221).
     let municipality = &holder.municipality_code;
     let text_issuer = RsaKey::derive(&p.ca_seed, &format!("text-issuer-{municipality}"), cache)?;
     let surface_issuer = RsaKey::derive(&p.ca_seed, &format!("surface-issuer-{municipality}"), cache)?;
     let text_cv = cv_certificate(
         &issuers.cv_ca,
-        &key_id("6000033", [0x00, 0x01], "001"),
-        &key_id(&format!("60{municipality}"), [0x00, 0x01], "033"),
+        &key_id("6000033", KEY_ID_MIDDLE, "001"),
+        &key_id(&format!("{municipality}31"), KEY_ID_MIDDLE, "000"),
         &text_issuer,
     )?;
     let surface_cv = cv_certificate(
         &issuers.cv_ca,
-        &key_id("6000023", [0x00, 0x01], "001"),
-        &key_id(&format!("60{municipality}"), [0x00, 0x01], "023"),
+        &key_id("6000023", KEY_ID_MIDDLE, "001"),
+        &key_id(&format!("{municipality}21"), KEY_ID_MIDDLE, "000"),
         &surface_issuer,
     )?;
     let text = text::build(text::TextContent {
@@ -121,12 +133,12 @@ pub fn issue(p: &Personalization, cache: &mut dyn KeyCache, rng: Box<dyn RngCore
         sex: holder.sex.jis_code(),
         issuer_key: &text_issuer,
         cv_certificate: text_cv,
-        basic_info_key_id: key_id("6000034", [0x00, 0x01], "001"),
+        basic_info_key_id: key_id("6000034", KEY_ID_MIDDLE, "001"),
         basic_info_opaque: derived("text-basic-info"),
         card_key: RsaKey::derive(&p.seed, "text-card", cache)?,
         session_key: RsaKey::derive(&p.seed, "text-session", cache)?,
     })?;
-    let mut surface_opaque = key_id("6000024", [0x00, 0x02], "001").to_vec();
+    let mut surface_opaque = key_id("6000025", KEY_ID_MIDDLE, "001").to_vec();
     for i in 0..8u8 {
         surface_opaque.extend_from_slice(&derived(&format!("surface-basic-info-{i}")));
     }
@@ -142,19 +154,19 @@ pub fn issue(p: &Personalization, cache: &mut dyn KeyCache, rng: Box<dyn RngCore
         municipality_code: municipality,
         issuer_key: &surface_issuer,
         cv_certificate: surface_cv,
-        basic_info_key_id: key_id("6000024", [0x00, 0x01], "001"),
+        basic_info_key_id: key_id("6000024", KEY_ID_MIDDLE, "001"),
         basic_info_opaque: surface_opaque,
         card_key: RsaKey::derive(&p.seed, "surface-card", cache)?,
     })?;
 
-    let key_reference = key_id("6000019", [0x00, 0x01], "001");
+    let key_reference = key_id("6000019", KEY_ID_MIDDLE, "001");
     let common = common::build(&p.serial, municipality, &expiry, key_reference, RsaKey::derive(&p.seed, "common-ia", cache)?);
     let juki = juki::build(key_reference);
 
     // MF level (spec §13.2): root → intermediate (00F8) → the municipality's next key (7F21).
-    let mf_root_id = key_id("6000020", [0x08, 0x05], "001");
-    let mf_intermediate_id = key_id(&format!("{municipality}30"), [0x08, 0x05], "002");
-    let mf_lower_id = key_id("0000050", [0x08, 0x05], "001");
+    let mf_root_id = key_id("6000020", KEY_ID_MIDDLE, "001");
+    let mf_intermediate_id = key_id(&format!("{municipality}30"), KEY_ID_MIDDLE, "002");
+    let mf_lower_id = key_id("0000050", KEY_ID_MIDDLE, "001");
     let mf_intermediate = RsaKey::derive(&p.ca_seed, &format!("mf-cv-intermediate-{municipality}"), cache)?;
     let lower_certificate = if p.mf_certificate_7f21 {
         let mf_lower = RsaKey::derive(&p.ca_seed, &format!("mf-cv-lower-{municipality}"), cache)?;

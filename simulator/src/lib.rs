@@ -21,6 +21,19 @@
 //! assert_eq!(response, [0x90, 0x00]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## The real-card survey's other corrections (spec §13.5) and the choices they left
+//!
+//! - VERIFY by SFI makes the key the current EF; \[inf\] so do the status query and CHANGE
+//!   REFERENCE DATA / CHANGE KEY by SFI (`card::Card`'s `pin_object`).
+//! - INTERNAL AUTHENTICATE answers with common-AP 0019 only: JPKI keys `69 82`, \[inf\] with
+//!   the PIN verified too; the 券面 keys `69 85` (`card::Card`'s `internal_authenticate`).
+//! - Key IDs carry `08 05` ([`pki::cv::KEY_ID_MIDDLE`]); CV subjects follow the surveyed
+//!   card's `<municipality>31` / `<municipality>21` ([`issue`]).
+//! - Digit images 6×12 a digit ([`images::render_digits_png`]).
+//! - SM: long-form DO lengths; `69 87` and `69 88` end the session ([`sm`]).
+//! - `80 A2`, `80 FC`, `80 8A` exist card-wide ([`command`]).
+//! - Smartphone JPKI tokens: [`profile::DeviceKind`].
 
 pub mod apdu;
 pub mod applets;

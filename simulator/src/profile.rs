@@ -30,6 +30,14 @@ pub const ATR_OPENSC: &[u8] = &[0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 
 /// A contactless (PC/SC Part 3, Type B) ATR reported for the card (spec §2.2).
 pub const ATR_CONTACTLESS: &[u8] = &[0x3B, 0x88, 0x80, 0x01, 0x00, 0x00, 0x05, 0xE0, 0xB3, 0x81, 0xA1, 0x00, 0x7F];
 
+/// The ATR a PC/SC reader reports for a phone's NFC card emulation (the JPKI tokens of
+/// [`DeviceKind::AndroidToken`] and [`DeviceKind::IphoneToken`]): ISO/IEC 14443-4 Type A
+/// through PC/SC Part 3 with no historical bytes, `3B 80 80 01 01`. \[inf\] No public
+/// sample exists (spec §2.2 lists cards only); a phone emulates Type A, whose ATR the reader
+/// builds from the ATS, and a phone's ATS carries no historical bytes on the readers
+/// commonly reported.
+pub const ATR_PHONE: &[u8] = &[0x3B, 0x80, 0x80, 0x01, 0x01];
+
 /// Default seed of the test CAs: every card shares one test PKI unless a profile says otherwise.
 pub const DEFAULT_CA_SEED: &str = "mynasim test CA v1";
 
@@ -151,7 +159,10 @@ pub struct Profile {
     /// Seed of the test CAs (shared by all cards by default).
     #[serde(deserialize_with = "seed")]
     pub ca_seed: Option<String>,
-    /// `contact` (default), `opensc`, `contactless`, or the ATR in hex.
+    /// `card` (default), `android-token` or `iphone-token`: what answers (see [`DeviceKind`]).
+    pub kind: Option<Located<DeviceKind>>,
+    /// `contact` (default; [`ATR_PHONE`] for a phone token), `opensc`, `contactless`, or
+    /// the ATR in hex.
     pub atr: Option<AtrChoice>,
     /// `contact` or `contactless`; default: the interface `atr` belongs to
     /// ([`Interface::of_atr`]).
@@ -322,6 +333,7 @@ impl Profile {
                 r.file = file.to_owned();
             }
         }
+        self.kind.iter_mut().for_each(|k| k.stamp(file));
         self.holder.birth_date.iter_mut().for_each(|d| d.stamp(file));
         self.card.issued.iter_mut().for_each(|d| d.stamp(file));
         self.card.expires.iter_mut().for_each(|d| d.stamp(file));
@@ -352,6 +364,7 @@ impl Profile {
             extends: o.extends,
             seed: o.seed.or(b.seed),
             ca_seed: o.ca_seed.or(b.ca_seed),
+            kind: o.kind.or(b.kind),
             atr: o.atr.or(b.atr),
             interface: o.interface.or(b.interface),
             reset: ResetSpec {
@@ -417,6 +430,64 @@ pub enum FirstCommand {
     /// Answered `6F 00` and not executed.
     #[serde(rename = "6F00")]
     Refuse,
+}
+
+/// What answers as the JPKI AP: the plastic card or a phone's スマホ用電子証明書 (spec §4.1,
+/// §4.3, §13.5; myna-card `TokenType`).
+///
+/// A phone token holds **only the JPKI AP**: SELECT of any other application answers
+/// `6A 82`. Its EF 0006 label is `JPKIAPGPSETOKEN` (Android) or `JPKIAPIOSTOKEN` (iPhone),
+/// space-padded to 32 bytes; its auth certificate (EF 000A) is read only after the auth
+/// PIN (spec §4.2: jpki/myna verifies 0018 first on that token), `69 82` before; the
+/// reader reports [`ATR_PHONE`]. The iPhone token accepts the last-command indicator
+/// `80 FC 00 00` (`90 00`), which the card and, \[inf\], the Android token refuse (`67 00`).
+/// \[inf\] Everything else is the card's JPKI AP: the same objects, PIN rules, signing
+/// modes and EF 0006 fields after the label (no public dump of a phone's EF 0006 exists).
+///
+/// Settings for the APs a phone lacks (the text, common and juki PINs, the 照合番号 and
+/// birth-date counters, `card.security_code`, `photo`) are refused with an error that says
+/// so, rather than ignored: a value the token cannot hold would otherwise silently do
+/// nothing. The holder's name, address, birth date and sex stay (the signature certificate
+/// carries them); `holder.my_number` and `holder.municipality_code` are accepted as the
+/// holder's identity, though no file of the token holds them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum DeviceKind {
+    /// The physical My Number card (`card`).
+    #[default]
+    Card,
+    /// The Android smartphone JPKI token (`android-token`), label `JPKIAPGPSETOKEN`.
+    AndroidToken,
+    /// The iPhone smartphone JPKI token (`iphone-token`), label `JPKIAPIOSTOKEN`.
+    IphoneToken,
+}
+
+impl DeviceKind {
+    /// True for the two phone tokens.
+    pub const fn is_phone(self) -> bool {
+        !matches!(self, DeviceKind::Card)
+    }
+
+    /// The name written in a profile.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DeviceKind::Card => "card",
+            DeviceKind::AndroidToken => "android-token",
+            DeviceKind::IphoneToken => "iphone-token",
+        }
+    }
+}
+
+impl TryFrom<String> for DeviceKind {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        [DeviceKind::Card, DeviceKind::AndroidToken, DeviceKind::IphoneToken].into_iter().find(|kind| kind.name() == s).ok_or_else(|| {
+            format!(
+                "kind must be `card` (the plastic card, the default), `android-token` or `iphone-token` (a phone's JPKI token), got {s:?}"
+            )
+        })
+    }
 }
 
 /// The ATR the card presents.
@@ -909,6 +980,8 @@ pub struct ValidityWindow {
 /// Everything needed to issue a card: the profile with every default filled in.
 #[derive(Clone, Debug)]
 pub struct Personalization {
+    /// The card or a phone token: decides which applications and objects are issued.
+    pub kind: DeviceKind,
     /// Key seed.
     pub seed: String,
     /// CA seed.
@@ -950,6 +1023,10 @@ impl Profile {
     /// here). `source` names the profile in error messages.
     pub fn resolve(&self, today: Date, source: &str) -> Result<Personalization, ProfileError> {
         let seed = self.seed.clone().unwrap_or_else(|| DEFAULT_SEED.to_owned());
+        let kind = self.kind.as_ref().map_or(DeviceKind::Card, |k| k.value);
+        if kind.is_phone() {
+            self.refuse_card_only_settings(kind, source)?;
+        }
         let derived = |label: &str| -> [u8; 32] { Sha256::new().chain_update(seed.as_bytes()).chain_update(label).finalize().into() };
         let digits = |label: &str, n: usize| -> String { derived(label).iter().take(n).map(|b| char::from(b'0' + b % 10)).collect() };
 
@@ -1091,21 +1168,22 @@ impl Profile {
             None
         };
 
-        let atr = self.atr.clone().map_or_else(|| ATR_CONTACT.to_vec(), |a| a.0);
+        let default_atr = if kind.is_phone() { ATR_PHONE } else { ATR_CONTACT };
+        let atr = self.atr.clone().map_or_else(|| default_atr.to_vec(), |a| a.0);
         let interface = self.interface.unwrap_or_else(|| Interface::of_atr(&atr));
         let power = PowerBehaviour {
             warm_reset: self.reset.warm.unwrap_or_else(|| interface.default_warm_reset()),
             refuse_first_command: self.reset.first_command_after_power_up == Some(FirstCommand::Refuse),
         };
-        // [inf] Without contact_atr: the presented ATR when it is a contact ATR (and a valid
-        // one), else the default contact ATR (spec §13.3; a contactless ATR is the reader's
-        // making, and 5F51 reports the contact ATR over every interface).
+        // [inf] Without contact_atr: the presented ATR when it is a valid contact ATR, else
+        // the default contact ATR (spec §13.3; a contactless ATR is the reader's making).
         let contact_atr = match &self.contact_atr {
             Some(chosen) => chosen.0.clone(),
             None if Interface::of_atr(&atr) == Interface::Contact && check_contact_atr(&atr).is_ok() => atr.clone(),
             None => ATR_CONTACT.to_vec(),
         };
         Ok(Personalization {
+            kind,
             ca_seed: self.ca_seed.clone().unwrap_or_else(|| DEFAULT_CA_SEED.to_owned()),
             atr,
             interface,
@@ -1123,6 +1201,38 @@ impl Profile {
             contact_atr,
             mf_certificate_7f21: self.mf.certificate_7f21.unwrap_or(true),
         })
+    }
+}
+
+impl Profile {
+    /// A phone token holds only the JPKI AP: a setting for another AP is an error naming it
+    /// (see [`DeviceKind`]).
+    fn refuse_card_only_settings(&self, kind: DeviceKind, source: &str) -> Result<(), ProfileError> {
+        let counter_set = |c: &CounterSpec| c.max_tries.is_some() || c.remaining.is_some();
+        let pins = &self.pins;
+        let settings = [
+            ("pins.text", "the text AP (券面事項入力補助AP)", pins.text.value.is_some() || counter_set(&pins.text.counter)),
+            ("pins.common", "the common AP (共通カードAP)", pins.common.value.is_some() || counter_set(&pins.common.counter)),
+            ("pins.juki", "the juki AP (住基AP)", pins.juki.value.is_some() || counter_set(&pins.juki.counter)),
+            ("pins.text_code_a", "the text AP (券面事項入力補助AP)", counter_set(&pins.text_code_a)),
+            ("pins.text_code_b", "the text AP (券面事項入力補助AP)", counter_set(&pins.text_code_b)),
+            ("pins.surface_birth_date", "the surface AP (券面事項確認AP)", counter_set(&pins.surface_birth_date)),
+            ("pins.surface_code_a", "the surface AP (券面事項確認AP)", counter_set(&pins.surface_code_a)),
+            ("pins.surface_code_b", "the surface AP (券面事項確認AP)", counter_set(&pins.surface_code_b)),
+            ("card.security_code", "the card surface (券面事項確認AP)", self.card.security_code.is_some()),
+            ("photo", "the surface AP (券面事項確認AP)", self.photo.is_some()),
+        ];
+        match settings.iter().find(|(_, _, set)| *set) {
+            Some((field, holder, _)) => Err(ProfileError::at(
+                self.kind.as_ref().map(|k| &k.at),
+                source,
+                format!(
+                    "kind: {} is a phone's JPKI token, which holds only the JPKI AP; {field} belongs to {holder}, which it does not have: remove {field}, or write kind: card",
+                    kind.name()
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 }
 

@@ -5,7 +5,15 @@
 //! (counted from 1, every SM command counts, refused or not) uses IV = AES-128-ECB(key,
 //! N as a 16-byte big-endian number) in both directions; AES-128-CBC with ISO/IEC 7816-4
 //! padding (`80 00…`, always added). Data travel in one DO: `86 L 01 <ciphertext>` for
-//! values, `96 03 00 hh ll` for the READ BINARY length.
+//! values, `96 03 00 hh ll` for the READ BINARY length; either length may be in a long form
+//! (`86 81 L`, `86 82 hh ll`), spec §13.5.
+//!
+//! A command the SM layer refuses ends the session (spec §13.5; myna-card `src/sm.rs`
+//! `is_secure_messaging_error`): `69 88` (wrong DO, bad padding, wrong counter) and `69 87`
+//! (CLA `0C`, no checksum key); every later SM command answers `69 FC` until a new SET
+//! SESSION KEY. Application-level refusals (`63 Cx`, `69 84`, `6A 82`, `6A 86`, `6D 00`
+//! under CLA `08`) keep it (spec §5.6 item 3). `69 FC` and `68 82`, the other two answers
+//! myna-card counts, come only when there is no session to end.
 
 use openssl::symm::{Cipher, Crypter, Mode};
 
@@ -62,13 +70,12 @@ impl SmSession {
         out
     }
 
-    /// Decrypts `86 L 01 <ciphertext>` (exactly one DO); any other shape or bad padding is
+    /// Decrypts `86 L 01 <ciphertext>` (exactly one DO, its length in the short or a long
+    /// form: `86 81 11 01 …` is accepted, spec §13.5); any other shape or bad padding is
     /// `69 88` and destroys the session (the caller does that).
     pub fn decrypt_value(&self, iv: &[u8; 16], data: &[u8]) -> Result<Vec<u8>, Sw> {
-        let ciphertext = match crate::tlv::parse_all(data).as_deref() {
-            Some([only]) if only.tag == 0x86 && only.value.first() == Some(&0x01) && Some(data.len()) == tlv_len(only.value) => {
-                &only.value[1..]
-            }
+        let ciphertext = match the_only_object(data) {
+            Some(only) if only.tag == 0x86 && only.value.first() == Some(&0x01) => &only.value[1..],
             _ => return Err(Sw::SM_DATA_OBJECTS_INCORRECT),
         };
         if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
@@ -99,20 +106,27 @@ impl SmSession {
     }
 }
 
-/// The encoded size of a `86` TLV with this value.
-fn tlv_len(value: &[u8]) -> Option<usize> {
-    let mut header = Vec::new();
-    crate::tlv::push_length(&mut header, value.len(), crate::tlv::LengthForm::Minimal).ok()?;
-    Some(1 + header.len() + value.len())
+/// The data field as exactly one DO filling it (no second object, no trailing bytes), with
+/// its length in any form the card reads (`L`, `81 L`, `82 hh ll`).
+fn the_only_object(data: &[u8]) -> Option<crate::tlv::Tlv<'_>> {
+    match crate::tlv::parse_all(data)?.as_slice() {
+        [only] if only.offset == 0 && only.value.as_ptr_range().end == data.as_ptr_range().end => Some(*only),
+        _ => None,
+    }
 }
 
 /// Parses the READ BINARY length DO `96 03 00 hh ll` (spec §5.6 item 4); `00 00` = whole file.
+/// \[inf\] Its length may take the long form too (`96 81 03 …`), as the `86` DO's may
+/// (spec §13.5): the card reads both DOs with one BER parser.
 pub fn read_length(data: &[u8]) -> Result<Option<usize>, Sw> {
-    match data {
-        [0x96, 0x03, 0x00, hi, lo] => {
-            let n = usize::from(u16::from_be_bytes([*hi, *lo]));
-            Ok(if n == 0 { None } else { Some(n) })
-        }
+    match the_only_object(data) {
+        Some(only) if only.tag == 0x96 => match only.value {
+            [0x00, hi, lo] => {
+                let n = usize::from(u16::from_be_bytes([*hi, *lo]));
+                Ok(if n == 0 { None } else { Some(n) })
+            }
+            _ => Err(Sw::SM_DATA_OBJECTS_INCORRECT),
+        },
         _ => Err(Sw::SM_DATA_OBJECTS_INCORRECT),
     }
 }

@@ -86,6 +86,28 @@ proptest! {
         select_ef(&mut card, 0x0006);
         prop_assert_eq!(&expect(&mut card, "00B0000020", Sw::SUCCESS)[..15], b"JPKIAPICCTOKEN2");
     }
+
+    #[test]
+    fn any_apdu_sequence_is_answered_by_a_phone_token(iphone in any::<bool>(), apdus in proptest::collection::vec(apdu(), 1..60)) {
+        let (yaml, label) = if iphone { ("kind: iphone-token\n", &b"JPKIAPIOSTOKEN "[..]) } else { ("kind: android-token\n", &b"JPKIAPGPSETOKEN"[..]) };
+        let mut card = card_from(yaml);
+        for apdu in &apdus {
+            let response = card.transmit(apdu);
+            prop_assert!(response.len() >= 2);
+            let sw = Sw::from_response(&response).unwrap();
+            if response.len() > 2 {
+                prop_assert!(sw == Sw::SUCCESS || sw == Sw::END_OF_FILE, "data with {sw}");
+            }
+            prop_assert!(sw.sw1() >= 0x61, "not a status word: {sw}");
+        }
+        card.reset();
+        expect(&mut card, SELECT_JPKI, Sw::SUCCESS);
+        select_ef(&mut card, 0x0006);
+        prop_assert_eq!(&expect(&mut card, "00B0000020", Sw::SUCCESS)[..15], label);
+        // EF 000A stays closed after a reset, whatever the sequence did.
+        select_ef(&mut card, 0x000A);
+        expect(&mut card, "00B0000004", Sw::SECURITY_STATUS_NOT_SATISFIED);
+    }
 }
 
 // ---------------------------------------------------------------------------------------

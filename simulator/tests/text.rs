@@ -317,3 +317,86 @@ fn selecting_an_application_ends_the_session() {
     let apdu = client.command(&hex("08A4020C"), &[0x00, 0x01]);
     assert_eq!(send(&mut card, &apdu).1, Sw::SM_NO_SESSION);
 }
+
+/// `86 L 01 …` rewritten with the long-form length `86 81 L 01 …`.
+fn long_form(apdu: &[u8]) -> Vec<u8> {
+    let (header, body) = apdu.split_at(5);
+    assert_eq!(body[0], 0x86);
+    let mut out = header.to_vec();
+    out[4] += 1;
+    out.extend_from_slice(&[0x86, 0x81]);
+    out.extend_from_slice(&body[1..]);
+    out
+}
+
+fn session(card: &mut mynasim_simulator::Card, secret: u8) -> Client {
+    expect(card, SELECT_TEXT, Sw::SUCCESS);
+    assert_eq!(verify(card, text::PIN, "1234"), Sw::SUCCESS);
+    let mut message = hex("A0228020");
+    message.extend_from_slice(&[secret; 32]);
+    assert_eq!(open_session(card, &message), Sw::SUCCESS);
+    Client { key: [secret; 16], counter: 0 }
+}
+
+#[test]
+fn secure_messaging_accepts_long_form_lengths() {
+    let mut card = card_from(PROFILE);
+    let mut client = session(&mut card, 3);
+    // 86 81 11 01 <16 bytes>: VERIFY 照合番号A and SELECT EF 0001 in the long form (spec §13.5).
+    let apdu = long_form(&client.command(&hex("08200094"), MY_NUMBER.as_bytes()));
+    assert_eq!(apdu[5..8], [0x86, 0x81, 0x11]);
+    assert_eq!(send(&mut card, &apdu).1, Sw::SUCCESS);
+    let apdu = long_form(&client.command(&hex("08A4020C"), &[0x00, 0x01]));
+    assert_eq!(send(&mut card, &apdu).1, Sw::SUCCESS);
+    // The READ BINARY length DO in the long form too.
+    let iv = client.next_iv();
+    let (response, sw) = send(&mut card, &hex("08B00000 000006 968103000000 0000"));
+    assert_eq!(sw, Sw::SUCCESS);
+    assert_eq!(client.unprotect(&iv, &response), text::my_number_file(MY_NUMBER).unwrap());
+    // 86 82 00 11 as well; trailing bytes after the one DO are still refused.
+    let short = client.command(&hex("08A4020C"), &[0x00, 0x02]);
+    let mut apdu = hex("08A4020C");
+    apdu.push(short[4] + 2);
+    apdu.extend_from_slice(&[0x86, 0x82, 0x00]);
+    apdu.extend_from_slice(&short[6..]);
+    assert_eq!(send(&mut card, &apdu).1, Sw::SUCCESS);
+    let mut trailing = client.command(&hex("08A4020C"), &[0x00, 0x01]);
+    trailing[4] += 1;
+    trailing.push(0x00);
+    assert_eq!(send(&mut card, &trailing).1, Sw::SM_DATA_OBJECTS_INCORRECT);
+    let apdu = client.command(&hex("08A4020C"), &[0x00, 0x01]);
+    assert_eq!(send(&mut card, &apdu).1, Sw::SM_NO_SESSION);
+}
+
+#[test]
+fn an_sm_layer_refusal_ends_the_session() {
+    // 69 87 (CLA 0C) ends it: the next SM command with the right counter answers 69 FC.
+    let mut card = card_from(PROFILE);
+    let mut client = session(&mut card, 4);
+    let apdu = client.command(&hex("08A4020C"), &[0x00, 0x01]);
+    assert_eq!(send(&mut card, &apdu).1, Sw::SUCCESS);
+    expect(&mut card, "0CB0000000", Sw::SM_OBJECTS_MISSING);
+    for counter in [2, 3] {
+        client.counter = counter - 1;
+        let apdu = client.command(&hex("08A4020C"), &[0x00, 0x01]);
+        assert_eq!(send(&mut card, &apdu).1, Sw::SM_NO_SESSION, "counter {counter}");
+    }
+    // Plain commands are not affected; a new SET SESSION KEY opens a new session.
+    select_ef(&mut card, text::MY_NUMBER);
+    let mut client = session(&mut card, 5);
+    let apdu = client.command(&hex("08A4020C"), &[0x00, 0x01]);
+    assert_eq!(send(&mut card, &apdu).1, Sw::SUCCESS);
+    // 69 88 (a wrong counter: bad padding after decryption) ends it too.
+    client.counter += 1;
+    let apdu = client.command(&hex("08A4020C"), &[0x00, 0x01]);
+    assert_eq!(send(&mut card, &apdu).1, Sw::SM_DATA_OBJECTS_INCORRECT);
+    client.counter -= 2;
+    let apdu = client.command(&hex("08A4020C"), &[0x00, 0x01]);
+    assert_eq!(send(&mut card, &apdu).1, Sw::SM_NO_SESSION);
+    // An application-level refusal keeps it: SELECT of an absent EF, then a good command.
+    let mut client = session(&mut card, 6);
+    let apdu = client.command(&hex("08A4020C"), &[0x00, 0x09]);
+    assert_eq!(send(&mut card, &apdu).1, Sw::NOT_FOUND);
+    let apdu = client.command(&hex("08A4020C"), &[0x00, 0x01]);
+    assert_eq!(send(&mut card, &apdu).1, Sw::SUCCESS);
+}

@@ -8,6 +8,7 @@ use mynasim_harness::keycache::DirKeyCache;
 use mynasim_harness::load::{load_card_read_only, LoadedCard};
 use mynasim_simulator::applets::isd::{self, ObjectFormat};
 use mynasim_simulator::applets::{jpki, AppletId};
+use mynasim_simulator::files::Content;
 use mynasim_simulator::pins::PinId;
 use mynasim_simulator::pki::cv::{describe_key_id, mf_cv_key_ids};
 
@@ -41,8 +42,13 @@ fn inspect(loaded: &LoadedCard, show_pins: bool) -> Result<()> {
         let note = if path.is_file() { "" } else { " (not created yet: the profile's counters apply)" };
         outln!("state file: {}{note}", path.display());
     }
+    if card.kind().is_phone() {
+        outln!("kind: {} (a phone's JPKI token: the JPKI AP only)", card.kind().name());
+    }
     outln!("PINs:");
-    for pin in PinId::ALL {
+    // The PINs of the applications this card holds (a phone token has the JPKI AP's only).
+    let held = |pin: PinId| card.applets().iter().any(|a| a.files.iter().any(|ef| ef.content == Content::Pin(pin)));
+    for pin in PinId::ALL.into_iter().filter(|pin| held(*pin)) {
         let record = card.pin(pin);
         let status = if record.is_blocked() { "LOCKED" } else { "ok" };
         let value = if show_pins && pin != PinId::TextReserved {

@@ -147,6 +147,8 @@ pub struct IsdContent<'a> {
 /// The Issuer Security Domain: the MF level's file and data objects.
 #[derive(Clone, Debug)]
 pub struct IssuerSecurityDomain {
+    /// Whether SELECT by [`AID`] (or by an empty name) reaches it: true on the card.
+    pub selectable: bool,
     /// The MF-level EFs (only [`INTERNAL_EF`]).
     pub files: Vec<Ef>,
     /// The GET DATA objects, in tag order.
@@ -168,6 +170,14 @@ impl IssuerSecurityDomain {
     }
 }
 
+/// A phone token's MF level (\[inf\]): what is current at power-up, but not selectable by
+/// the ISD's AID (`6A 82`: the token answers for the JPKI AP only, spec §4.1), with no EF
+/// and no GET DATA object (the card number, municipality, expiry and CV chain are the
+/// plastic card's; no survey of a phone's MF level is public).
+pub fn phone_token() -> IssuerSecurityDomain {
+    IssuerSecurityDomain { selectable: false, files: Vec::new(), objects: Vec::new(), root_public_key: Vec::new() }
+}
+
 /// Builds the MF level.
 pub fn build(content: IsdContent<'_>) -> IssuerSecurityDomain {
     let object = |tag, name, format, value: &[u8]| DataObject { tag, name, format, value: value.to_vec() };
@@ -183,5 +193,5 @@ pub fn build(content: IsdContent<'_>) -> IssuerSecurityDomain {
     if let Some(lower) = &content.lower_certificate {
         objects.push(object(tag::CHAIN_LOWER, "CV certificate: intermediate → next key", ObjectFormat::CvCertificate, lower));
     }
-    IssuerSecurityDomain { files: vec![Ef::internal(INTERNAL_EF)], objects, root_public_key: content.root_public_key }
+    IssuerSecurityDomain { selectable: true, files: vec![Ef::internal(INTERNAL_EF)], objects, root_public_key: content.root_public_key }
 }

@@ -11,12 +11,16 @@
 //! - Of the unknown objects (spec §4.2), 0009 (protected) and 0016 (terminal CA key
 //!   reference) are present: SELECT `90 00`, READ `69 82`; the others are omitted.
 //! - COMPUTE DIGITAL SIGNATURE offers all six P1 modes of U1's report (spec §3.7).
+//! - A phone token ([`DeviceKind::AndroidToken`], [`DeviceKind::IphoneToken`]) is this AP
+//!   with its own EF 0006 label ([`token_label`]) and EF 000A behind the auth PIN; the rest
+//!   is the card's (see [`DeviceKind`] for what differs and why).
 
 use super::{Applet, AppletId, AppletKey, ChangeCommand, KeyUse, SessionKeySupport};
 use crate::command::SignMode;
 use crate::files::{Access, Ef};
 use crate::pins::{PinId, PinSet};
 use crate::pki::RsaKey;
+use crate::profile::DeviceKind;
 
 /// DF name `D3 92 F0 00 26 01 00 00 00 01` (spec §4.1).
 pub const AID: &[u8] = &[0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
@@ -44,9 +48,24 @@ pub const SIGNATURE_PASSWORD: u16 = 0x001B;
 
 /// The label every physical card carries (spec §4.3).
 pub const TOKEN_LABEL: &[u8] = b"JPKIAPICCTOKEN2";
+/// The label of the Android smartphone JPKI token (spec §4.3, §13.5; myna-card `TokenType`).
+pub const ANDROID_TOKEN_LABEL: &[u8] = b"JPKIAPGPSETOKEN";
+/// The label of the iPhone smartphone JPKI token (spec §4.3, §13.5; myna-card `TokenType`).
+pub const IPHONE_TOKEN_LABEL: &[u8] = b"JPKIAPIOSTOKEN";
+
+/// The label EF 0006 starts with (space-padded to 32 bytes there).
+pub const fn token_label(kind: DeviceKind) -> &'static [u8] {
+    match kind {
+        DeviceKind::Card => TOKEN_LABEL,
+        DeviceKind::AndroidToken => ANDROID_TOKEN_LABEL,
+        DeviceKind::IphoneToken => IPHONE_TOKEN_LABEL,
+    }
+}
 
 /// What the JPKI AP holds for one card.
 pub struct JpkiContent {
+    /// The card or a phone token.
+    pub kind: DeviceKind,
     /// Auth key and certificate (`None` = absent).
     pub auth: Option<(RsaKey, Vec<u8>)>,
     /// Signature key and certificate (`None` = absent).
@@ -62,7 +81,7 @@ pub struct JpkiContent {
 /// Builds the application.
 pub fn build(content: JpkiContent) -> Applet {
     let mut files = vec![
-        Ef::binary(TOKEN_INFO, token_info(&content.serial), Access::Free),
+        Ef::binary(TOKEN_INFO, token_info(token_label(content.kind), &content.serial), Access::Free),
         Ef::binary(
             CERTIFICATE_AVAILABILITY,
             vec![if content.signature.is_some() { 0x8F } else { 0x00 }, if content.auth.is_some() { 0x8F } else { 0x00 }, 0x00],
@@ -77,7 +96,9 @@ pub fn build(content: JpkiContent) -> Applet {
     ];
     let mut keys = Vec::new();
     if let Some((key, certificate)) = content.auth {
-        files.push(Ef::binary(AUTH_CERTIFICATE, certificate, Access::Free));
+        // Free on the card; behind the auth PIN on a phone token (spec §4.2, §13.5).
+        let read = if content.kind.is_phone() { Access::AnyOf(PinSet::of(&[PinId::AuthPin])) } else { Access::Free };
+        files.push(Ef::binary(AUTH_CERTIFICATE, certificate, read));
         files.push(Ef::key(AUTH_KEY, keys.len()));
         keys.push(AppletKey { key, guard: Some(PinId::AuthPin), usage: KeyUse::Signature(&SignMode::ALL) });
     }
@@ -98,15 +119,16 @@ pub fn build(content: JpkiContent) -> Applet {
     }
 }
 
-/// EF 0006: a 160-byte PKCS#11 `CK_TOKEN_INFO` (spec §4.3, U1's layout and example values).
-pub fn token_info(serial: &str) -> Vec<u8> {
+/// EF 0006: a 160-byte PKCS#11 `CK_TOKEN_INFO` (spec §4.3, U1's layout and example values)
+/// under `label`.
+pub fn token_info(label: &[u8], serial: &str) -> Vec<u8> {
     fn padded(out: &mut Vec<u8>, text: &[u8], len: usize) {
         let start = out.len();
         out.extend_from_slice(&text[..text.len().min(len)]);
         out.resize(start + len, b' ');
     }
     let mut out = Vec::with_capacity(160);
-    padded(&mut out, TOKEN_LABEL, 32);
+    padded(&mut out, label, 32);
     padded(&mut out, b"00000000000000000000000000000001", 32);
     padded(&mut out, b"E16R01NJ", 16);
     padded(&mut out, format!("{serial:0>16}").as_bytes(), 16);

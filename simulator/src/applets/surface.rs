@@ -10,6 +10,16 @@
 //! are \[inf\] from lengths and do not add up exactly); the outer templates use `82 hh ll`;
 //! DF35 of 0003 is a 16-byte key ID + 256 seeded random bytes; the card-presence key
 //! accepts P1 = 00 only.
+//!
+//! The digit images (security code DF2A, My Number DF41) are 6×12 pixels a digit, 24×12
+//! and 72×12 as on the surveyed card (spec §13.5, [`images::render_digits_png`]); the name
+//! and address images keep their own cell sizes.
+//!
+//! Key IDs carry the middle bytes `08 05` (spec §13.5). DF32 is `6000024/001`, as on the
+//! surveyed test card (myna-card fixture `surface-0003.bin`); the key ID that opens DF35 is
+//! `5900025/001` there, a production-looking number on a test card. \[inf\] The simulator
+//! writes `6000025/001`: the same key number under the test-hierarchy prefix, so every ID
+//! on a simulated card starts with `6`.
 
 use sha2::{Digest, Sha256};
 
@@ -98,7 +108,7 @@ pub fn build(content: SurfaceContent<'_>) -> Result<Applet, PkiError> {
             MY_NUMBER_IMAGE,
             signed_record(
                 0xFF40,
-                &[(0xDF41, &images::render_text_png(content.my_number, 12)), (0xDF42, &card_key_record)],
+                &[(0xDF41, &images::render_digits_png(content.my_number)), (0xDF42, &card_key_record)],
                 0xDF43,
                 content.issuer_key,
             )?,
@@ -161,7 +171,7 @@ fn card_face(content: &SurfaceContent<'_>, card_key_record: &[u8]) -> Result<Vec
     content.issuer_key.sign_pkcs1(&digests, &mut signature)?;
     let signature = tlv(0xDF28, &signature, LengthForm::TwoBytes)?;
     let expiry = tlv_of(0xDF29, content.expiry.as_bytes())?;
-    let code = tlv_of(0xDF2A, &images::render_text_png(content.security_code, 12))?;
+    let code = tlv_of(0xDF2A, &images::render_digits_png(content.security_code))?;
     let fields = [birth, sex, key, name, address, photo, signature, expiry, code];
 
     let table_tlv_len = 3 + 2 * fields.len();

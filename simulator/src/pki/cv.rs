@@ -61,8 +61,15 @@ pub fn mf_cv_key_ids(certificate: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((body.get(..KEY_ID_LEN)?, body.get(KEY_ID_LEN..2 * KEY_ID_LEN)?))
 }
 
-/// A 16-byte key ID in the documented shape: 7 ASCII digits, 2 bytes, 3 ASCII digits and
-/// 4 padding bytes (spec §5 conventions); test IDs start with `6`.
+/// The two bytes between the 7-digit number and the 3-digit group of every key ID read from
+/// real cards: `"6000024" 08 05 "001" 00 00 00 00` (spec §13.5; myna-card `KeyId` doc, and
+/// the fixtures `text-0004.bin`, `surface-0003.bin`, `surface-0004.bin`, `mf-do-F8.bin`,
+/// where issuer, subject and basic-info IDs all carry them). Their meaning is unknown.
+pub const KEY_ID_MIDDLE: [u8; 2] = [0x08, 0x05];
+
+/// A 16-byte key ID in the documented shape: 7 ASCII digits, 2 bytes (on real cards always
+/// [`KEY_ID_MIDDLE`]), 3 ASCII digits and 4 padding bytes (spec §5 conventions); test IDs
+/// start with `6`.
 pub fn key_id(seven: &str, middle: [u8; 2], three: &str) -> [u8; 16] {
     let mut id = [0u8; 16];
     for (dst, src) in id[..7].iter_mut().zip(seven.bytes()) {

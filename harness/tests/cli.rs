@@ -197,4 +197,10 @@ fn inspect_shows_the_mf_level_objects() {
     let lower = text.lines().find(|l| l.trim_start().starts_with("7F21")).unwrap();
     assert!(lower.contains("absent (mf.certificate_7f21: false)"), "{text}");
     assert!(text.lines().any(|l| l.trim_start().starts_with("5F51") && l.contains("18 B  DA 13 FF 81")), "{text}");
+
+    // A phone token has no MF-level objects to show.
+    std::fs::write(&profile, "kind: android-token\n").unwrap();
+    let text = stdout(&mynasim(&["inspect", profile.to_str().unwrap()]));
+    assert!(text.contains("MF level: no Issuer Security Domain, no GET DATA objects, no 5F51 (a phone token)"), "{text}");
+    assert!(!text.lines().any(|l| l.trim_start().starts_with("7F21") || l.trim_start().starts_with("5F51")), "{text}");
 }

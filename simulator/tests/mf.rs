@@ -330,3 +330,23 @@ fn mf_settings_and_contact_atr_overlay_like_every_field() {
     let p = base.overlay(over).resolve(TODAY, "over.yaml").unwrap();
     assert_eq!((p.contact_atr.as_slice(), p.mf_certificate_7f21), (ATR_CONTACT, true));
 }
+
+#[test]
+fn power_events_and_the_mf_level() {
+    use mynasim_simulator::power::PowerEvent;
+    // A warm reset that keeps the session (contactless default, spec §13.4) keeps the AP
+    // current: the MF objects stay out of reach until the ISD is selected or power cycles.
+    let mut card = card_from(&format!("{PROFILE}atr: contactless\n"));
+    expect(&mut card, SELECT_COMMON, Sw::SUCCESS);
+    card.power(PowerEvent::WarmReset);
+    expect(&mut card, "00CA004500", Sw::DATA_NOT_FOUND);
+    expect(&mut card, "00A40000", Sw::SUCCESS);
+    card.power(PowerEvent::Off);
+    card.power(PowerEvent::On);
+    assert_mf_level(&mut card);
+    // A warm reset that clears it (contact default) makes the ISD current.
+    let mut card = card_from(PROFILE);
+    expect(&mut card, SELECT_COMMON, Sw::SUCCESS);
+    card.power(PowerEvent::WarmReset);
+    assert_mf_level(&mut card);
+}

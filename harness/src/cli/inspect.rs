@@ -80,6 +80,10 @@ fn inspect(loaded: &LoadedCard, show_pins: bool) -> Result<()> {
             }
         }
     }
+    if card.kind().is_phone() {
+        outln!("MF level: no Issuer Security Domain, no GET DATA objects, no 5F51 (a phone token)");
+        return Ok(());
+    }
     outln!("MF level (GET DATA with the Issuer Security Domain current):");
     for object in &card.isd().objects {
         let value = &object.value;

@@ -789,7 +789,8 @@ pub struct StateExpect {
     pub pins: IndexMap<PinName, PinExpect>,
     /// Exactly these PINs are verified now.
     pub verified: Option<Vec<PinName>>,
-    /// The current application: jpki, text, surface, common, juki, or `none` (MF level).
+    /// The current application: jpki, text, surface, common, juki, or `none` (MF level, the
+    /// Issuer Security Domain).
     pub applet: Option<String>,
     /// The current EF or key object, as 4 hex digits, or `none`.
     pub ef: Option<String>,

@@ -18,7 +18,8 @@
 //! - `00 A4 04 00 00` / `00 A4 04 0C` (SELECT by name without a name) selects the ISD:
 //!   the GlobalPlatform Card Specification's SELECT (v2.2 / v2.3 §11.9.2.3, data field of the
 //!   command) lets the Lc and data field be omitted when the Issuer Security Domain is being
-//!   selected, so an empty name is the ISD. The survey did not try it.
+//!   selected, so an empty name is the ISD (the rule as recalled; the specification's text
+//!   was not at hand to quote). The survey did not try it.
 //! - The ISD answers its full AID only; a partial name such as `A0 00 00 01 51` is not
 //!   matched against it (the partial-name rule of spec §2.5 stays the APs' rule, so no
 //!   foreign prefix reaches the card manager). The survey only sent the full AID.

@@ -449,11 +449,13 @@ fn without_pcscd_apdu_only_scenarios_run_in_process() {
 fn readme_example_is_the_shipped_scenario() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let marker = "```yaml\n# scenarios/lockouts/sign-password-last-try.yaml\n";
-    let start = readme.find(marker).expect("the README shows the example") + marker.len();
-    let example = &readme[start..start + readme[start..].find("```").unwrap()];
-    let shipped = std::fs::read_to_string(root.join("scenarios/lockouts/sign-password-last-try.yaml")).unwrap();
-    assert_eq!(example, shipped);
+    for file in ["scenarios/lockouts/sign-password-last-try.yaml", "scenarios/bench/pcsc-sign-two-cards.yaml"] {
+        let marker = format!("```yaml\n# {file}\n");
+        let start = readme.find(&marker).unwrap_or_else(|| panic!("the README shows {file}")) + marker.len();
+        let example = &readme[start..start + readme[start..].find("```").unwrap()];
+        let shipped = std::fs::read_to_string(root.join(file)).unwrap();
+        assert_eq!(example, shipped, "{file}");
+    }
 }
 
 /// A scenario runs on a copy of its profile's state file (issue 11 item 6: the old `check`

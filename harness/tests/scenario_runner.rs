@@ -573,6 +573,22 @@ fn bench_scale_multiplies_iterations_and_warm_up() {
     assert!(stderr(&out).contains("is not a positive number"), "{}", both(&out));
 }
 
+/// `for: 200ms` of 20 ms sleeps: iterations until the time is up (at most 10 fit, at least
+/// one runs), measured over at least the 200 ms; `--bench-scale 2` doubles the time.
+#[test]
+fn bench_for_a_duration_runs_until_the_time_is_up() {
+    for (scale, at_least) in [("1", 0.2_f64), ("2", 0.4)] {
+        let (out, s) = run_bench("for-duration.yaml", &["--in-process", "--bench-scale", scale]);
+        assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+        let it = &s["benches"][0]["iterations"];
+        let count = it["count"].as_u64().unwrap();
+        let most = (at_least / 0.02).round() as u64;
+        assert!((1..=most).contains(&count), "scale {scale}: {it}");
+        assert!(us(&it["seconds"]) >= at_least, "scale {scale}: {it}");
+        assert!(us(&it["median_us"]) >= 20_000.0, "scale {scale}: {it}");
+    }
+}
+
 /// `cards: all`: one lane per card at once through pcscd, each card's figures and the
 /// total; each card's APDUs reach that card.
 #[test]

@@ -19,13 +19,17 @@ pub const SELECT_TOKEN: [u8; 7] = [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x06];
 /// READ BINARY of the 32-byte token label.
 pub const READ_TOKEN: [u8; 5] = [0x00, 0xB0, 0x00, 0x00, 0x20];
 
-/// Median and 99th percentile of samples.
+/// Median, 90th and 99th percentile and maximum of samples (nearest rank).
 #[derive(Clone, Copy, Debug)]
 pub struct Percentiles {
     /// Median.
     pub median: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
     /// 99th percentile.
     pub p99: Duration,
+    /// The largest sample.
+    pub max: Duration,
 }
 
 impl Percentiles {
@@ -33,7 +37,7 @@ impl Percentiles {
     pub fn of(samples: &mut [Duration]) -> Percentiles {
         samples.sort_unstable();
         let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-        Percentiles { median: at(0.5), p99: at(0.99) }
+        Percentiles { median: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1.0) }
     }
 }
 

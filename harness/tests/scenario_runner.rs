@@ -127,6 +127,14 @@ refused! {
     refuses_bad_exit_value: "bad-exit.yaml", 4, Some(11), "write a number, `failure` (any non-zero) or `any`";
     refuses_office_reset_of_sign: "office-reset-sign.yaml", 3, Some(5), "reset with kiosk_reset: sign";
     refuses_fault_with_two_kinds: "fault-two-kinds.yaml", 3, Some(5), "a fault step sets one of: latency, sw, tear";
+    refuses_bench_without_count: "bench-without-count.yaml", 3, Some(12), "say how long to measure: `times: 100` (iterations) or `for: 10s`";
+    refuses_bench_with_times_and_for: "bench-times-and-for.yaml", 4, Some(7), "give `times` or `for`, not both";
+    refuses_bench_of_zero_times: "bench-zero-times.yaml", 3, Some(12), "write `times: 1` or more";
+    refuses_bench_unknown_threshold: "bench-unknown-threshold.yaml", 5, Some(17), "unknown field `p99_under`, expected one of median_below, p90_below, p99_below";
+    refuses_bench_threshold_not_a_duration: "bench-bad-threshold-duration.yaml", 6, Some(20), "write e.g. \"300ms\", \"2s\" or \"1m\"";
+    refuses_bench_without_steps: "bench-without-steps.yaml", 4, Some(5), "a bench block needs `steps:`, the steps to measure";
+    refuses_bench_on_a_card_not_in_the_scenario: "bench-cards-no-card.yaml", 4, Some(5), "its cards are alice, bob (or write `cards: all`)";
+    refuses_bench_inside_parallel: "bench-in-parallel.yaml", 7, Some(13), "put it at the top level, with `cards: all`";
 }
 
 /// More than two cards: refused, and nothing runs, but the message has no position.
@@ -441,11 +449,13 @@ fn without_pcscd_apdu_only_scenarios_run_in_process() {
 fn readme_example_is_the_shipped_scenario() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let marker = "```yaml\n# scenarios/lockouts/sign-password-last-try.yaml\n";
-    let start = readme.find(marker).expect("the README shows the example") + marker.len();
-    let example = &readme[start..start + readme[start..].find("```").unwrap()];
-    let shipped = std::fs::read_to_string(root.join("scenarios/lockouts/sign-password-last-try.yaml")).unwrap();
-    assert_eq!(example, shipped);
+    for file in ["scenarios/lockouts/sign-password-last-try.yaml", "scenarios/bench/pcsc-sign-two-cards.yaml"] {
+        let marker = format!("```yaml\n# {file}\n");
+        let start = readme.find(&marker).unwrap_or_else(|| panic!("the README shows {file}")) + marker.len();
+        let example = &readme[start..start + readme[start..].find("```").unwrap()];
+        let shipped = std::fs::read_to_string(root.join(file)).unwrap();
+        assert_eq!(example, shipped, "{file}");
+    }
 }
 
 /// A scenario runs on a copy of its profile's state file (issue 11 item 6: the old `check`
@@ -472,4 +482,213 @@ fn scenarios_never_write_the_profiles_own_state_file() {
     let out = mynasim_run(&[dir.path().join("lock.yaml").to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     assert_eq!(std::fs::read(dir.path().join("card-state.yaml")).unwrap(), before, "the profile's state file changed");
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Bench blocks: what they measure, thresholds, reports.
+// ---------------------------------------------------------------------------------------
+
+/// Runs a bench fixture with `--json` (and `extra` arguments); the exit code and the
+/// scenario's JSON.
+fn run_bench(name: &str, extra: &[&str]) -> (Output, serde_json::Value) {
+    let file = fixture(&format!("bench/{name}"));
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    args.push(file.to_str().unwrap());
+    let out = mynasim_run(&args, &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", both(&out)));
+    let scenario = v["scenarios"][0].clone();
+    (out, scenario)
+}
+
+fn us(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// A 25 ms sleep and an APDU, 5 times after 2 warm-up iterations: 5 iterations counted,
+/// none failed, every latency of the sleep at least 25 ms, the APDU timed on its own, the
+/// rate bounded by the sleeps, thresholds met; in process and through pcscd.
+fn assert_sleep_bench(mode: &[&str], expected_mode: &str) {
+    let (out, s) = run_bench("sleep.yaml", mode);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert_eq!(s["mode"], expected_mode, "{s}");
+    let benches = s["benches"].as_array().unwrap();
+    assert_eq!(benches.len(), 1, "{s}");
+    let b = &benches[0];
+    assert_eq!(b["name"], "naps", "{b}");
+    assert_eq!(b["pos"]["line"], 4, "{b}");
+    assert_eq!(b["warmup"], 2, "{b}");
+    let it = &b["iterations"];
+    assert_eq!(it["count"], 5, "{b}");
+    assert_eq!(it["errors"], 0, "{b}");
+    assert!(us(&it["median_us"]) >= 25_000.0, "{b}");
+    assert!(us(&it["p90_us"]) >= us(&it["median_us"]) && us(&it["p99_us"]) >= us(&it["p90_us"]), "{b}");
+    assert!(us(&it["max_us"]) >= us(&it["p99_us"]), "{b}");
+    // Each iteration sleeps 25 ms: at most 40 per second.
+    let rate = us(&it["per_second"]);
+    assert!(rate > 0.0 && rate <= 40.0, "{b}");
+    assert!(us(&it["seconds"]) >= 0.125, "{b}");
+    let per_card = b["per_card"].as_array().unwrap();
+    assert_eq!(per_card.len(), 1, "{b}");
+    assert_eq!(per_card[0]["card"], "card", "{b}");
+    assert_eq!(per_card[0]["count"], 5, "{b}");
+    let steps = b["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{b}");
+    assert_eq!(steps[0]["step"], "sleep", "{b}");
+    assert_eq!(steps[0]["pos"]["line"], 10, "{b}");
+    assert_eq!(steps[0]["count"], 5, "{b}");
+    assert!(us(&steps[0]["median_us"]) >= 25_000.0, "{b}");
+    assert!(steps[1]["step"].as_str().unwrap().starts_with("apdu 00 A4 02 0C"), "{b}");
+    assert_eq!(steps[1]["count"], 5, "{b}");
+    // The APDU alone is far from the 25 ms of the sleep: steps are timed one by one.
+    assert!(us(&steps[1]["median_us"]) < 25_000.0, "{b}");
+    // Warm-up iterations are run (their APDUs are in the transcript) but not counted.
+    let selects = s["transcript"].as_array().unwrap().iter().filter(|e| e["command"] == "00A4020C020006").count();
+    assert_eq!(selects, 7, "{s}");
+    // The summary shows the block and its steps in human units.
+    let err = stderr(&out);
+    assert!(err.contains("bench `naps` (line 4) on card: 5 iterations in"), "{}", both(&out));
+    assert!(err.contains("       line  10  sleep: "), "{}", both(&out));
+    assert!(err.contains(" ms, p90 "), "{}", both(&out));
+}
+
+#[test]
+fn bench_measures_each_iteration_and_step_in_process() {
+    assert_sleep_bench(&["--in-process"], "in-process");
+}
+
+#[test]
+fn bench_measures_each_iteration_and_step_through_pcscd() {
+    assert_sleep_bench(&[], "pcsc");
+}
+
+#[test]
+fn bench_scale_multiplies_iterations_and_warm_up() {
+    let (out, s) = run_bench("sleep.yaml", &["--in-process", "--bench-scale", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert_eq!(s["benches"][0]["iterations"]["count"], 10, "{s}");
+    assert_eq!(s["benches"][0]["warmup"], 4, "{s}");
+    let out = mynasim_run(&["--bench-scale", "0", &fixture("bench/sleep.yaml").display().to_string()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    assert!(stderr(&out).contains("is not a positive number"), "{}", both(&out));
+}
+
+/// `for: 200ms` of 20 ms sleeps: iterations until the time is up (at most 10 fit, at least
+/// one runs), measured over at least the 200 ms; `--bench-scale 2` doubles the time.
+#[test]
+fn bench_for_a_duration_runs_until_the_time_is_up() {
+    for (scale, at_least) in [("1", 0.2_f64), ("2", 0.4)] {
+        let (out, s) = run_bench("for-duration.yaml", &["--in-process", "--bench-scale", scale]);
+        assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+        let it = &s["benches"][0]["iterations"];
+        let count = it["count"].as_u64().unwrap();
+        let most = (at_least / 0.02).round() as u64;
+        assert!((1..=most).contains(&count), "scale {scale}: {it}");
+        assert!(us(&it["seconds"]) >= at_least, "scale {scale}: {it}");
+        assert!(us(&it["median_us"]) >= 20_000.0, "scale {scale}: {it}");
+    }
+}
+
+/// `cards: all`: one lane per card at once through pcscd, each card's figures and the
+/// total; each card's APDUs reach that card.
+#[test]
+fn bench_on_all_cards_reports_each_card_and_the_total() {
+    let (out, s) = run_bench("two-cards.yaml", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let b = &s["benches"][0];
+    assert_eq!(b["iterations"]["count"], 40, "{b}");
+    let cards: Vec<(&str, u64)> =
+        b["per_card"].as_array().unwrap().iter().map(|c| (c["card"].as_str().unwrap(), c["count"].as_u64().unwrap())).collect();
+    assert_eq!(cards, [("alice", 20), ("bob", 20)], "{b}");
+    // The total rate is over one wall time for both cards: about their sum, and more than either.
+    let total = us(&b["iterations"]["per_second"]);
+    let each: Vec<f64> = b["per_card"].as_array().unwrap().iter().map(|c| us(&c["per_second"])).collect();
+    assert!(total > 0.0 && total <= each.iter().sum::<f64>() * 1.0001, "{b}");
+    for card in ["alice", "bob"] {
+        let n = s["transcript"].as_array().unwrap().iter().filter(|e| e["card"] == card).count();
+        assert_eq!(n, 20, "{card}: {s}");
+    }
+    assert!(stderr(&out).contains("card bob: 20 iterations"), "{}", both(&out));
+}
+
+/// A missed threshold fails the scenario at the threshold's position, with the figure,
+/// measured and required; the figures are still reported.
+#[test]
+fn bench_threshold_missed_names_the_figure_and_its_position() {
+    let (out, s) = run_bench("p99-missed.yaml", &["--in-process"]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let err = stderr(&out);
+    let file = fixture("bench/p99-missed.yaml");
+    assert!(err.contains(&format!("{}:7:20", file.display())), "{}", both(&out));
+    assert!(err.contains("bench (slow): the p99 iteration took"), "{}", both(&out));
+    assert!(err.contains("not below 1.00 ms"), "{}", both(&out));
+    assert!(err.contains("expected: p99 below 1.00 ms"), "{}", both(&out));
+    assert_eq!(s["outcome"], "failed", "{s}");
+    assert_eq!(s["failure"]["pos"]["line"], 7, "{s}");
+    assert_eq!(s["benches"][0]["iterations"]["count"], 3, "{s}");
+    assert!(us(&s["benches"][0]["iterations"]["p99_us"]) >= 5_000.0, "{s}");
+
+    let (out, s) = run_bench("rate-missed.yaml", &["--in-process"]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}:6:38", fixture("bench/rate-missed.yaml").display())), "{}", both(&out));
+    assert!(err.contains("iterations per second, required at least 1000000"), "{}", both(&out));
+    assert_eq!(s["failure"]["expected"], "at least 1000000 per second", "{s}");
+}
+
+/// Failing steps are errors of their step and iteration: within `max_errors` the
+/// scenario passes and every iteration ran; beyond it the scenario fails at the step, and
+/// the block stopped there.
+#[test]
+fn bench_counts_errors_and_fails_beyond_max_errors() {
+    let (out, s) = run_bench("errors-allowed.yaml", &["--in-process"]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let b = &s["benches"][0];
+    assert_eq!((b["iterations"]["count"].as_u64(), b["iterations"]["errors"].as_u64()), (Some(3), Some(3)), "{b}");
+    let steps: Vec<(u64, u64)> =
+        b["steps"].as_array().unwrap().iter().map(|s| (s["count"].as_u64().unwrap(), s["errors"].as_u64().unwrap())).collect();
+    assert_eq!(steps, [(3, 0), (3, 3), (0, 0)], "{b}");
+    assert_eq!(b["iterations"]["per_second"], 0.0, "{b}");
+
+    let (out, s) = run_bench("errors-refused.yaml", &["--in-process"]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert_eq!(s["failure"]["pos"]["line"], 7, "{s}");
+    assert!(stderr(&out).contains("1 of 1 iterations failed, 0 allowed"), "{}", both(&out));
+    assert_eq!(s["benches"][0]["iterations"]["count"], 1, "{s}");
+}
+
+/// JUnit carries a bench's figures as properties and its summary as system-out; a
+/// scenario without a bench block has neither (and no `benches` in the JSON).
+#[test]
+fn bench_figures_in_junit_and_absent_without_bench() {
+    let dir = tempfile::tempdir().unwrap();
+    let xml_path = dir.path().join("report.xml");
+    let out = mynasim_run(
+        &[
+            "--in-process",
+            "--junit",
+            xml_path.to_str().unwrap(),
+            fixture("bench/sleep.yaml").to_str().unwrap(),
+            fixture("report/passes.yaml").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let xml = std::fs::read_to_string(&xml_path).unwrap();
+    assert!(xml.contains("<property name=\"bench.naps.count\" value=\"5\"/>"), "{xml}");
+    assert!(xml.contains("<property name=\"bench.naps.median_us\" value=\""), "{xml}");
+    assert!(xml.contains("<property name=\"bench.naps.line.10.count\" value=\"5\"/>"), "{xml}");
+    assert!(xml.contains("<system-out>     bench `naps` (line 4)"), "{xml}");
+    assert_eq!(xml.matches("<properties>").count(), 1, "{xml}");
+    // Every testcase is closed: the bench one by `</testcase>`, the other by `/>` as before.
+    let open: Vec<&str> = xml.lines().filter(|l| l.trim_start().starts_with("<testcase ")).collect();
+    assert_eq!(open.len(), 2, "{xml}");
+    assert_eq!(open.iter().filter(|l| l.ends_with("/>")).count(), 1, "{xml}");
+    assert_eq!(xml.matches("</testcase>").count(), 1, "{xml}");
+
+    let out = mynasim_run(&["--json", &format!("{FIXTURES}/report")], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for s in v["scenarios"].as_array().unwrap() {
+        assert!(s.get("benches").is_none(), "{s}");
+    }
 }

@@ -44,6 +44,12 @@ pub struct Args {
     /// Show PIN bytes in transcripts and reports.
     #[arg(long)]
     show_pins: bool,
+    /// Run bench blocks longer or shorter: their `times`, `for` and `warmup` are multiplied
+    /// by FACTOR (at least one iteration), and above 1 the scenarios' time limits too.
+    /// The shipped benchmarks run for a few seconds in CI; `--bench-scale 20` measures
+    /// them over a longer stretch.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = positive_factor)]
+    bench_scale: f64,
     /// Only check the files: parse them, resolve cards and variables, run nothing.
     #[arg(long)]
     check: bool,
@@ -51,6 +57,13 @@ pub struct Args {
     /// (what `mynasim run` starts for each scenario).
     #[arg(long, hide = true, value_name = "FILE")]
     worker: Option<PathBuf>,
+}
+
+fn positive_factor(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!("{text:?} is not a positive number; write e.g. 0.5, 1 or 20")),
+    }
 }
 
 /// Some scenario files are invalid (exit code 2); their errors were printed.
@@ -94,7 +107,7 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>> {
 /// Runs `run`.
 pub fn run(args: Args) -> Result<()> {
     if let Some(file) = &args.worker {
-        return worker(file, args.show_pins);
+        return worker(file, WorkerOptions { show_pins: args.show_pins, bench_scale: args.bench_scale });
     }
     let scenarios = load_all(&args.paths)?;
     if args.check {
@@ -108,7 +121,7 @@ pub fn run(args: Args) -> Result<()> {
         mynasim: std::env::current_exe().context("cannot find the mynasim binary")?,
         jobs,
         in_process: args.in_process,
-        worker: WorkerOptions { show_pins: args.show_pins },
+        worker: WorkerOptions { show_pins: args.show_pins, bench_scale: args.bench_scale },
     };
     if !args.in_process {
         if let Some(why) = worker::pcscd_unavailable() {
@@ -137,6 +150,9 @@ pub fn run(args: Args) -> Result<()> {
             eprint!("\r\x1b[K");
         }
         human(&summary::line(result));
+        for bench in &result.benches {
+            human(&summary::bench(bench));
+        }
         if terminal {
             eprint!("{}", summary::progress(n, total, failed.load(Ordering::SeqCst)));
             let _ = std::io::stderr().flush();
@@ -173,7 +189,7 @@ fn write_report(path: &Path, data: &[u8]) -> Result<()> {
 
 /// `mynasim run --worker FILE`: one scenario inside the namespaces `mynasim run` made,
 /// its result as JSON on standard output.
-fn worker(file: &Path, show_pins: bool) -> Result<()> {
+fn worker(file: &Path, options: WorkerOptions) -> Result<()> {
     // The parent holds our standard input open; its end means the parent is gone: leave,
     // and the kernel ends everything in our PID namespace with us.
     std::thread::spawn(|| {
@@ -182,7 +198,7 @@ fn worker(file: &Path, show_pins: bool) -> Result<()> {
         std::process::exit(3);
     });
     let scenario = load(file).map_err(|e| anyhow::anyhow!("{e}")).context(BadScenarios(1))?;
-    let result = worker::run_in_sandbox(&scenario, &WorkerOptions { show_pins });
+    let result = worker::run_in_sandbox(&scenario, &options);
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, &result)?;
     writeln!(out)?;

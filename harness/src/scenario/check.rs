@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use mynasim_simulator::profile::Profile;
 use serde_saphyr::Spanned;
 
-use super::format::{CardAction, CardSpec, Pos, Program, ScenarioDoc, Step, StepKind};
+use super::format::{BenchCards, CardAction, CardSpec, Pos, Program, ScenarioDoc, Step, StepKind};
 use super::template::Template;
 
 /// A scenario that cannot run: where and why.
@@ -207,6 +207,8 @@ struct Scope {
     defined: Vec<String>,
     cards: Vec<String>,
     restarts: bool,
+    /// Inside a parallel branch or a bench block (which cannot hold a bench block).
+    within: Option<&'static str>,
 }
 
 /// The facts every card has as `${card.X}` (first card) and `${cards.NAME.X}`.
@@ -242,7 +244,7 @@ impl Scope {
                 defined.push(format!("cards.{card}.{fact}"));
             }
         }
-        Scope { defined, cards: cards.to_vec(), restarts: false }
+        Scope { defined, cards: cards.to_vec(), restarts: false, within: None }
     }
 
     fn define(&mut self, name: &str) {
@@ -352,9 +354,41 @@ fn check_steps(
                             return Err(at(bpos, format!("`on: {on}` names no card; this scenario's cards are {}", cards.join(", "))));
                         }
                     }
-                    let mut inner = scope.clone();
+                    let mut inner = Scope { within: Some("a parallel branch"), ..scope.clone() };
                     check_steps(&branch.value.steps, &mut inner, cards, named, needs_pcscd, dir, at)?;
+                    scope.restarts |= inner.restarts;
                 }
+            }
+            StepKind::Bench(spec, inner) => {
+                if let Some(within) = scope.within {
+                    return Err(at(pos, format!("a bench block cannot be inside {within}; put it at the top level, with `cards: all` (or `cards: [a, b]`) to drive several cards at once")));
+                }
+                if let Some(BenchCards::Named(names)) = &spec.cards {
+                    for (i, name) in names.iter().enumerate() {
+                        if !cards.contains(name) {
+                            return Err(at(
+                                pos,
+                                format!(
+                                    "bench `cards:` names `{name}`, no card of this scenario; its cards are {} (or write `cards: all`)",
+                                    cards.join(", ")
+                                ),
+                            ));
+                        }
+                        if names[..i].contains(name) {
+                            return Err(at(pos, format!("bench `cards:` names `{name}` twice; a card is driven by one lane")));
+                        }
+                    }
+                    if s.on.is_some() {
+                        return Err(at(pos, "give `on:` (one card) or the bench's `cards:`, not both".to_owned()));
+                    }
+                }
+                if matches!(spec.cards, Some(BenchCards::All)) && s.on.is_some() {
+                    return Err(at(pos, "give `on:` (one card) or the bench's `cards:`, not both".to_owned()));
+                }
+                // Values saved inside stay inside (each card's lane has its own).
+                let mut inner_scope = Scope { within: Some("a bench block"), ..scope.clone() };
+                check_steps(inner, &mut inner_scope, cards, named, needs_pcscd, dir, at)?;
+                scope.restarts |= inner_scope.restarts;
             }
             _ => {}
         }

@@ -527,8 +527,9 @@ struct RawStep {
     verify: Option<VerifySpec>,
     // sleep
     sleep: Option<DurationValue>,
-    // repeat / parallel
+    // repeat / parallel / bench
     repeat: Option<RepeatCount>,
+    bench: Option<BenchSpec>,
     steps: Option<Vec<Spanned<Step>>>,
     parallel: Option<Vec<Spanned<Branch>>>,
 }
@@ -568,6 +569,8 @@ pub enum StepKind {
     Repeat(RepeatCount, Vec<Spanned<Step>>),
     /// Run branches at once, each on its card.
     Parallel(Vec<Spanned<Branch>>),
+    /// Measure steps: repeated, timed, on one card or several at once.
+    Bench(Box<BenchSpec>, Vec<Spanned<Step>>),
 }
 
 impl StepKind {
@@ -585,6 +588,7 @@ impl StepKind {
             StepKind::Sleep(_) => "sleep",
             StepKind::Repeat(..) => "repeat",
             StepKind::Parallel(_) => "parallel",
+            StepKind::Bench(..) => "bench",
         }
     }
 }
@@ -996,6 +1000,123 @@ impl<'de> Deserialize<'de> for RepeatCount {
     }
 }
 
+/// A `bench:` block's settings (its steps are the step's `steps:`):
+///
+/// ```yaml
+/// - name: sign                      # the block's name in reports
+///   bench:
+///     times: 200                    # or `for: 10s` (at least one iteration)
+///     warmup: 20                    # iterations (or a duration) run first, not measured
+///     cards: all                    # every card at once, one thread each (or [alice, bob])
+///     expect: { p99_below: 5ms, at_least_per_second: 100 }   # optional regression guard
+///   steps:
+///     - apdu: 80 2A 00 80 ...
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "RawBench")]
+pub struct BenchSpec {
+    /// How long to measure: a number of iterations or a duration.
+    pub count: RepeatCount,
+    /// Iterations (or a duration) run before, not measured.
+    pub warmup: Option<RepeatCount>,
+    /// The cards driven at once (default: the step's card).
+    pub cards: Option<BenchCards>,
+    /// Thresholds; none by default except `max_errors: 0`.
+    pub expect: BenchExpect,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBench {
+    times: Option<u32>,
+    #[serde(rename = "for")]
+    duration: Option<DurationValue>,
+    warmup: Option<RepeatCount>,
+    cards: Option<BenchCards>,
+    #[serde(default)]
+    expect: BenchExpect,
+}
+
+impl TryFrom<RawBench> for BenchSpec {
+    type Error = String;
+    fn try_from(r: RawBench) -> Result<BenchSpec, String> {
+        let count = match (r.times, r.duration) {
+            (Some(0), None) => return Err("`times: 0` measures nothing; write `times: 1` or more".into()),
+            (Some(n), None) => RepeatCount::Times(n),
+            (None, Some(d)) if d.0.is_zero() => return Err("`for: 0s` measures nothing; write a duration such as `for: 2s`".into()),
+            (None, Some(d)) => RepeatCount::For(d.0),
+            (None, None) => return Err("say how long to measure: `times: 100` (iterations) or `for: 10s` (a duration)".into()),
+            (Some(_), Some(_)) => return Err("give `times` or `for`, not both".into()),
+        };
+        if let Some(BenchCards::Named(names)) = &r.cards {
+            if names.is_empty() {
+                return Err("`cards: []` names no card; write `cards: all` or a list such as `cards: [alice, bob]`".into());
+            }
+        }
+        Ok(BenchSpec { count, warmup: r.warmup, cards: r.cards, expect: r.expect })
+    }
+}
+
+/// The cards a bench block drives at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BenchCards {
+    /// Every card of the scenario.
+    All,
+    /// These cards.
+    Named(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for BenchCards {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<BenchCards, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BenchCards;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`all` or a list of the scenario's cards, such as [alice, bob]")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<BenchCards, E> {
+                match v {
+                    "all" => Ok(BenchCards::All),
+                    other => {
+                        Err(E::custom(format!("cards: {other:?}? write `all` or a list of the scenario's cards, such as [alice, bob]")))
+                    }
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BenchCards, A::Error> {
+                let mut out = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    out.push(name);
+                }
+                Ok(BenchCards::Named(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A bench block's thresholds, each with its position (a missed one is reported there).
+/// Latencies are of one whole iteration (the block's steps once); rates count iterations
+/// that passed.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchExpect {
+    /// The median iteration is faster than this.
+    pub median_below: Option<Spanned<DurationValue>>,
+    /// The 90th percentile is faster than this.
+    pub p90_below: Option<Spanned<DurationValue>>,
+    /// The 99th percentile is faster than this.
+    pub p99_below: Option<Spanned<DurationValue>>,
+    /// The slowest iteration is faster than this.
+    pub max_below: Option<Spanned<DurationValue>>,
+    /// Iterations per second, all cards together, at least this.
+    pub at_least_per_second: Option<Spanned<f64>>,
+    /// Iterations per second of every card, at least this.
+    pub at_least_per_second_per_card: Option<Spanned<f64>>,
+    /// Iterations allowed to fail (default 0: a failing step fails the scenario, after
+    /// the block has run to its end and been reported).
+    pub max_errors: Option<Spanned<u64>>,
+}
+
 /// One branch of a `parallel` step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1025,13 +1146,16 @@ impl TryFrom<RawStep> for Step {
             ("sleep", r.sleep.is_some()),
             ("repeat", r.repeat.is_some()),
             ("parallel", r.parallel.is_some()),
+            ("bench", r.bench.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, p)| p.then_some(k))
         .collect();
         let keyword = match present.as_slice() {
             [one] => *one,
-            [] => return Err("a step needs one of: apdu, run, shell, card, state, set, fault, verify, sleep, repeat, parallel".into()),
+            [] => {
+                return Err("a step needs one of: apdu, run, shell, card, state, set, fault, verify, sleep, repeat, parallel, bench".into())
+            }
             many => return Err(format!("a step does one thing, this one has {}; split it into steps", many.join(" and "))),
         };
         // Options that belong to other kinds of step.
@@ -1065,8 +1189,8 @@ impl TryFrom<RawStep> for Step {
         if r.save.is_some() && keyword != "apdu" && !is_run {
             return Err(format!("`save` belongs to apdu, run and shell steps, not to this `{keyword}` step"));
         }
-        if r.steps.is_some() && keyword != "repeat" {
-            return Err(format!("`steps` belongs to repeat blocks, not to this `{keyword}` step"));
+        if r.steps.is_some() && keyword != "repeat" && keyword != "bench" {
+            return Err(format!("`steps` belongs to repeat and bench blocks, not to this `{keyword}` step"));
         }
         let save = r.save.unwrap_or_default();
         let kind = match keyword {
@@ -1135,6 +1259,13 @@ impl TryFrom<RawStep> for Step {
                 StepKind::Repeat(r.repeat.ok_or("internal: repeat")?, steps)
             }
             "parallel" => StepKind::Parallel(r.parallel.ok_or("internal: parallel")?),
+            "bench" => {
+                let steps = r.steps.ok_or("a bench block needs `steps:`, the steps to measure (beside `bench:`, as for `repeat:`)")?;
+                if steps.is_empty() {
+                    return Err("a bench block needs at least one step under `steps:`".into());
+                }
+                StepKind::Bench(Box::new(r.bench.ok_or("internal: bench")?), steps)
+            }
             _ => return Err("internal: unknown step".into()),
         };
         Ok(Step { name: r.name, on: r.on, kind })

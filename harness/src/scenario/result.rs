@@ -103,6 +103,72 @@ pub struct ScenarioResult {
     pub setup_seconds: f64,
     /// Every APDU exchanged.
     pub transcript: Vec<Exchange>,
+    /// The figures of each `bench:` block that ran, in order (absent from the JSON when
+    /// there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub benches: Vec<BenchResult>,
+}
+
+/// What a `bench:` block measured. Times are microseconds (`_us`, fractional); rates
+/// are per second of wall time of the measured phase (warm-up excluded).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    /// The block's `name:` (or `bench`).
+    pub name: String,
+    /// Its position.
+    pub pos: Pos,
+    /// Warm-up iterations run per card before measuring.
+    pub warmup: u64,
+    /// The block's iterations (its steps once), all cards together; `per_second` is the
+    /// total throughput.
+    pub iterations: BenchFigures,
+    /// The same per card, in the order driven.
+    pub per_card: Vec<BenchCard>,
+    /// Each step of the block (nested blocks count as one step), all cards together.
+    pub steps: Vec<BenchStep>,
+}
+
+/// Figures of timed runs: of a block's iterations or of one step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BenchFigures {
+    /// Runs measured.
+    pub count: u64,
+    /// Of them, runs that failed (their time is left out of the latencies).
+    pub errors: u64,
+    /// Wall time of the measurement, seconds.
+    pub seconds: f64,
+    /// Runs that passed per second of `seconds`.
+    pub per_second: f64,
+    /// Median latency of the runs that passed, µs (0 when none passed).
+    pub median_us: f64,
+    /// 90th percentile, µs.
+    pub p90_us: f64,
+    /// 99th percentile, µs.
+    pub p99_us: f64,
+    /// Slowest, µs.
+    pub max_us: f64,
+}
+
+/// One card's iterations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchCard {
+    /// The card's name.
+    pub card: String,
+    /// Its figures.
+    #[serde(flatten)]
+    pub figures: BenchFigures,
+}
+
+/// One step of a bench block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchStep {
+    /// The step as a short text (as in failure reports).
+    pub step: String,
+    /// Its position.
+    pub pos: Pos,
+    /// Its figures.
+    #[serde(flatten)]
+    pub figures: BenchFigures,
 }
 
 impl ScenarioResult {
@@ -119,6 +185,7 @@ impl ScenarioResult {
             seconds: 0.0,
             setup_seconds: 0.0,
             transcript: Vec::new(),
+            benches: Vec::new(),
         }
     }
 

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::check::{LoadedScenario, ScenarioCard};
 use super::format::{Pos, Step};
 use super::reader::Reader;
-use super::result::{Exchange, Failure, Mode, Outcome, ScenarioResult};
+use super::result::{BenchResult, Exchange, Failure, Mode, Outcome, ScenarioResult};
 use super::steps;
 use super::template::{Value, Vars};
 use crate::slot::Slot;
@@ -72,6 +72,10 @@ pub struct Context<'a> {
     pub show_pins: bool,
     /// When the whole scenario must end.
     pub deadline: Instant,
+    /// `--bench-scale`: bench blocks' `times`, `for` and `warmup` are multiplied by it.
+    pub bench_scale: f64,
+    /// The figures of the bench blocks run so far.
+    pub benches: Vec<BenchResult>,
 }
 
 impl Context<'_> {
@@ -146,6 +150,10 @@ pub struct RunSetup<'a> {
     pub show_pins: bool,
     /// Seconds spent setting up before this call.
     pub setup_seconds: f64,
+    /// The scenario's time limit (its `timeout:`, or [`SCENARIO_TIMEOUT`], scaled).
+    pub time_limit: Duration,
+    /// Multiplies bench blocks' iterations and durations (1 as written).
+    pub bench_scale: f64,
 }
 
 /// Default time limit of a scenario.
@@ -155,7 +163,7 @@ pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
 pub fn run(setup: RunSetup<'_>) -> ScenarioResult {
     let started = Instant::now();
     let scenario = setup.scenario;
-    let timeout = scenario.doc.timeout.map_or(SCENARIO_TIMEOUT, |t| t.0);
+    let timeout = setup.time_limit;
     let mut cx = Context {
         scenario,
         mode: setup.mode,
@@ -172,6 +180,8 @@ pub fn run(setup: RunSetup<'_>) -> ScenarioResult {
         steps_run: 0,
         show_pins: setup.show_pins,
         deadline: started + timeout,
+        bench_scale: setup.bench_scale,
+        benches: Vec::new(),
     };
     cx.set_card_facts();
     let mut failure = None;
@@ -210,33 +220,44 @@ pub fn run(setup: RunSetup<'_>) -> ScenarioResult {
         seconds: started.elapsed().as_secs_f64() + setup.setup_seconds,
         setup_seconds: setup.setup_seconds,
         transcript: cx.transcript,
+        benches: cx.benches,
     }
 }
 
 /// Runs steps in order; `on` is the card of an enclosing parallel branch.
 pub fn run_steps(cx: &mut Context<'_>, steps: &[Spanned<Step>], on: Option<&str>) -> Result<(), Failure> {
     for step in steps {
-        let pos = Pos::of(&step.referenced);
-        if Instant::now() > cx.deadline {
-            return Err(Failure {
-                pos: Some(pos),
-                step: step.value.kind.keyword().to_owned(),
-                ..Failure::new("the scenario's time limit ran out")
-            });
-        }
-        cx.steps_run += 1;
-        let card = cx.card_index(step.value.on.as_deref().or(on));
-        steps::run(cx, &step.value, pos, card).map_err(|mut f| {
-            f.pos.get_or_insert(pos);
-            if f.step.is_empty() {
-                f.step = steps::describe(&step.value, cx.show_pins);
-            }
-            f
-        })?;
-        if let Some(name) = &step.value.name {
-            let states = cx.persistent_states();
-            cx.snapshots.insert(name.clone(), states);
-        }
+        run_step(cx, step, on)?;
+        snapshot_if_named(cx, &step.value);
     }
     Ok(())
+}
+
+/// Runs one step (after the scenario's time limit, a failure); `on` as for [`run_steps`].
+pub fn run_step(cx: &mut Context<'_>, step: &Spanned<Step>, on: Option<&str>) -> Result<(), Failure> {
+    let pos = Pos::of(&step.referenced);
+    if Instant::now() > cx.deadline {
+        return Err(Failure {
+            pos: Some(pos),
+            step: step.value.kind.keyword().to_owned(),
+            ..Failure::new("the scenario's time limit ran out")
+        });
+    }
+    cx.steps_run += 1;
+    let card = cx.card_index(step.value.on.as_deref().or(on));
+    steps::run(cx, &step.value, pos, card).map_err(|mut f| {
+        f.pos.get_or_insert(pos);
+        if f.step.is_empty() {
+            f.step = steps::describe(&step.value, cx.show_pins);
+        }
+        f
+    })
+}
+
+/// After a step with a `name:`, the state `unchanged_since` compares with.
+pub fn snapshot_if_named(cx: &mut Context<'_>, step: &Step) {
+    if let Some(name) = &step.name {
+        let states = cx.persistent_states();
+        cx.snapshots.insert(name.clone(), states);
+    }
 }

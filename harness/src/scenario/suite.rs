@@ -69,7 +69,7 @@ pub fn run_one(scenario: &LoadedScenario, options: &SuiteOptions, pcscd_missing:
         (Mode::InProcess, _) => worker::run_in_process(scenario, &options.worker),
         (Mode::Pcsc, None) => {
             // The steps' own limit, plus the sandbox's start (60 s at most, see worker.rs).
-            let limit = scenario.doc.timeout.map_or(super::runner::SCENARIO_TIMEOUT, |t| t.0) + Duration::from_secs(90);
+            let limit = options.worker.time_limit(scenario) + Duration::from_secs(90);
             run_worker(&options.mynasim, &scenario.file, &scenario.name, &options.worker, limit)
         }
     };

@@ -24,10 +24,26 @@ use crate::sandbox::VPCD_DRIVER;
 use crate::slot::Slot;
 
 /// Options of a run that every scenario shares.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct WorkerOptions {
     /// Show PIN bytes in transcripts.
     pub show_pins: bool,
+    /// `--bench-scale`: multiplies bench blocks' `times`, `for` and `warmup` (and, above
+    /// 1, the scenario's time limit). 1 runs them as written.
+    pub bench_scale: f64,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> WorkerOptions {
+        WorkerOptions { show_pins: false, bench_scale: 1.0 }
+    }
+}
+
+impl WorkerOptions {
+    /// A scenario's time limit under these options.
+    pub fn time_limit(&self, scenario: &LoadedScenario) -> Duration {
+        scenario.doc.timeout.map_or(runner::SCENARIO_TIMEOUT, |t| t.0).mul_f64(self.bench_scale.max(1.0))
+    }
 }
 
 /// Loads the scenario's cards into slots, each with its folder `work/cards/NAME/`: the
@@ -87,6 +103,8 @@ pub fn run_in_process(scenario: &LoadedScenario, options: &WorkerOptions) -> Sce
         work: work.path().to_path_buf(),
         show_pins: options.show_pins,
         setup_seconds: started.elapsed().as_secs_f64(),
+        time_limit: options.time_limit(scenario),
+        bench_scale: options.bench_scale,
     })
 }
 
@@ -124,6 +142,9 @@ pub fn spawn_worker(mynasim: &Path, file: &Path, options: &WorkerOptions) -> std
         .stderr(Stdio::piped());
     if options.show_pins {
         command.arg("--show-pins");
+    }
+    if options.bench_scale != 1.0 {
+        command.arg("--bench-scale").arg(options.bench_scale.to_string());
     }
     command.spawn()
 }
@@ -266,5 +287,7 @@ pub fn run_in_sandbox(scenario: &LoadedScenario, options: &WorkerOptions) -> Sce
         work: work.path().to_path_buf(),
         show_pins: options.show_pins,
         setup_seconds,
+        time_limit: options.time_limit(scenario),
+        bench_scale: options.bench_scale,
     })
 }

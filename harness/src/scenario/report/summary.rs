@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::scenario::check::render_labeled;
-use crate::scenario::result::{Outcome, ScenarioResult};
+use crate::scenario::result::{BenchFigures, BenchResult, Outcome, ScenarioResult};
 
 /// APDUs shown before a failure.
 pub const LAST_APDUS: usize = 8;
@@ -84,6 +84,101 @@ pub fn failure(result: &ScenarioResult) -> String {
         }
     }
     out
+}
+
+/// A bench block's figures, under its scenario's line: the block (all cards), each card
+/// when there are several, then each step.
+pub fn bench(b: &BenchResult) -> String {
+    let it = &b.iterations;
+    let cards = b.per_card.len();
+    let per_card = if cards > 1 { format!(" ({} per card)", rate(it.per_second / cards as f64)) } else { String::new() };
+    let card_names = b.per_card.iter().map(|c| c.card.as_str()).collect::<Vec<_>>().join(", ");
+    let mut out = format!(
+        "     bench `{}` (line {}) on {card_names}: {} in {:.2} s, {}{per_card}, {}",
+        b.name,
+        b.pos.line,
+        iterations(it.count),
+        it.seconds,
+        rate(it.per_second),
+        latencies(it)
+    );
+    if cards > 1 {
+        for c in &b.per_card {
+            let _ = write!(
+                out,
+                "
+       card {}: {} iterations, {}, {}",
+                c.card,
+                c.figures.count,
+                rate(c.figures.per_second),
+                latencies(&c.figures)
+            );
+        }
+    }
+    for s in &b.steps {
+        let _ = write!(
+            out,
+            "
+       line {:>3}  {}: {}, {}",
+            s.pos.line,
+            excerpt_step(&s.step),
+            rate(s.figures.per_second),
+            latencies(&s.figures)
+        );
+    }
+    out
+}
+
+fn iterations(n: u64) -> String {
+    if n == 1 {
+        "1 iteration".to_owned()
+    } else {
+        format!("{n} iterations")
+    }
+}
+
+fn rate(per_second: f64) -> String {
+    format!("{per_second:.1}/s")
+}
+
+fn latencies(f: &BenchFigures) -> String {
+    let errors = if f.errors == 1 { "1 error".to_owned() } else { format!("{} errors", f.errors) };
+    if f.count == 0 {
+        return "never ran".to_owned();
+    }
+    if f.count == f.errors {
+        return format!("none passed, {errors}");
+    }
+    format!(
+        "median {}, p90 {}, p99 {}, max {}, {errors}",
+        human_micros(f.median_us),
+        human_micros(f.p90_us),
+        human_micros(f.p99_us),
+        human_micros(f.max_us)
+    )
+}
+
+fn excerpt_step(step: &str) -> String {
+    const MAX: usize = 48;
+    if step.chars().count() <= MAX {
+        step.to_owned()
+    } else {
+        format!("{}…", step.chars().take(MAX).collect::<String>())
+    }
+}
+
+/// A duration given in microseconds, in a unit a person reads: `812 µs`, `4.02 ms`,
+/// `1.23 s`.
+pub fn human_micros(us: f64) -> String {
+    if us < 10.0 {
+        format!("{us:.2} µs")
+    } else if us < 1_000.0 {
+        format!("{us:.0} µs")
+    } else if us < 1_000_000.0 {
+        format!("{:.2} ms", us / 1_000.0)
+    } else {
+        format!("{:.2} s", us / 1_000_000.0)
+    }
 }
 
 /// The closing summary: totals and time.

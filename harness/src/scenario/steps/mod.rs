@@ -6,6 +6,7 @@ use super::result::Failure;
 use super::runner::Context;
 
 mod apdu;
+mod bench;
 mod card;
 mod fault;
 mod flow;
@@ -30,6 +31,7 @@ pub(super) fn run(cx: &mut Context<'_>, step: &Step, pos: Pos, card: usize) -> R
         }
         StepKind::Repeat(count, steps) => flow::repeat(cx, *count, steps, step.on.as_deref()),
         StepKind::Parallel(branches) => flow::parallel(cx, branches),
+        StepKind::Bench(spec, steps) => bench::run(cx, spec, steps, step, pos, card),
     }
 }
 

@@ -79,7 +79,7 @@ fn a_killed_card_never_gives_a_try_back() {
     let mut told = 3u8;
     let started = Instant::now();
     let mut cycles = 0;
-    while cycles < 200 && started.elapsed() < Duration::from_secs(120) {
+    while cycles < 200 && started.elapsed() < Duration::from_secs(300) {
         let ready = dir.path().join(format!("ready-{cycles}"));
         let mut child = serve(&profile, port, &ready);
         let (mut vpcd, _) = listener.accept().unwrap();

@@ -9,8 +9,8 @@ use mynasim_harness::load::load_card_read_only;
 /// Write a card's certificates (PEM) and public keys to a folder: auth.pem, sign.pem,
 /// auth-ca.pem, sign-ca.pem (JPKI), common-internal-auth.pub.pem (the common AP's key 0019),
 /// mf-cv-ca.pub.pem and mf-cv-ca.pub.bin (the MF CV CA key that verifies GET DATA 00F8,
-/// whose key verifies 7F21: PEM SubjectPublicKeyInfo, and the card's own 90 03 01 00 01
-/// 91 82 01 00 <modulus> encoding).
+/// whose key verifies 7F21: PEM SubjectPublicKeyInfo, and the card's own encoding,
+/// 90 03 01 00 01 then 91 82 01 00 and the 256-byte modulus).
 #[derive(clap::Args)]
 pub struct Args {
     /// Card profile (YAML); none = the default card.

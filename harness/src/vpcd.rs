@@ -20,6 +20,7 @@ use socket2::SockRef;
 use tracing::{debug, error, info, warn};
 
 use crate::transcript;
+use mynasim_simulator::decode::Decoder;
 use mynasim_simulator::power::PowerEvent;
 
 /// What the transport does with an answer.
@@ -198,6 +199,10 @@ pub fn run_session(
     let mut request = Vec::with_capacity(512);
     let mut response = Vec::with_capacity(512);
     let mut scratch = Vec::with_capacity(512);
+    // Names the APDUs in the debug log; only fed while that log is on, so it costs the
+    // APDU path nothing otherwise (its names can lag until the next SELECT after it is
+    // turned on).
+    let mut decoder = Decoder::new();
     loop {
         // Linux clears TCP_QUICKACK after it acts: re-arm it before every read.
         if socket_fix {
@@ -212,6 +217,9 @@ pub fn run_session(
                 Some(Control::GetAtr) => write_frame(&mut stream, &card.atr(), &mut scratch)?,
                 Some(Control::Power(event)) => {
                     debug!(card = %card.name(), "{event:?}");
+                    if event != PowerEvent::WarmReset {
+                        decoder.power_cycle();
+                    }
                     card.power(event);
                 }
                 None => warn!(card = %card.name(), "ignoring unknown vpcd control byte {byte:02X}"),
@@ -219,12 +227,12 @@ pub fn run_session(
             apdu => {
                 // The state is durable once `process` returns; only then does the answer leave.
                 let delivery = card.process(apdu, &mut response);
-                debug!(target: "mynasim::apdu", card = %card.name(), "{}", transcript::command(apdu));
+                debug!(target: "mynasim::apdu", card = %card.name(), "{}  {}", transcript::command(apdu), decoder.command(apdu));
                 if delivery == Delivery::TearOut {
                     info!(card = %card.name(), "torn out after the command took effect; no answer");
                     return Ok(());
                 }
-                debug!(target: "mynasim::apdu", card = %card.name(), "{}", transcript::response(&response));
+                debug!(target: "mynasim::apdu", card = %card.name(), "{}  {}", transcript::response(&response), decoder.response(&response));
                 if let Err(e) = write_frame(&mut stream, &response, &mut scratch) {
                     if e.kind() == io::ErrorKind::InvalidInput {
                         error!(card = %card.name(), "{e}; answering 6F 00");

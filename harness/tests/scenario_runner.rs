@@ -202,8 +202,9 @@ fn run_failing(name: &str) -> (Output, String) {
     (out, format!("{}:", file.display()))
 }
 
-/// `line`: the failing step; `last_apdu_line`: the step of the last APDU sent.
-fn assert_apdu_failure(name: &str, line: u32, last_apdu_line: u32, expected: &str, actual: &str) {
+/// `line`: the failing step; `last_apdu_line`: the step of the last APDU sent, named
+/// `last_command` in the card's terms.
+fn assert_apdu_failure(name: &str, line: u32, (last_apdu_line, last_command): (u32, &str), expected: &str, actual: &str) {
     let (out, prefix) = run_failing(name);
     let text = stdout(&out);
     assert!(text.contains(&format!("{prefix}{line}:5")), "{name}: no {prefix}{line}:5\n{}", both(&out));
@@ -211,25 +212,31 @@ fn assert_apdu_failure(name: &str, line: u32, last_apdu_line: u32, expected: &st
     assert!(text.contains(&format!("   actual:   {actual}")), "{name}: {}", both(&out));
     assert!(text.contains("   last APDUs ("), "{name}: {}", both(&out));
     assert!(
-        text.contains(&format!("     line {last_apdu_line:>3}  > ")),
-        "{name}: the last APDUs do not show line {last_apdu_line}\n{}",
+        text.contains(&format!("     line {last_apdu_line:>3}  {last_command}\n               > ")),
+        "{name}: the last APDUs do not show line {last_apdu_line} as {last_command:?}\n{}",
         both(&out)
     );
 }
 
 #[test]
 fn failing_wrong_status_word() {
-    assert_apdu_failure("wrong-sw.yaml", 5, 5, "63C2", "63C3");
+    assert_apdu_failure("wrong-sw.yaml", 5, (5, "VERIFY 0018 (auth PIN): tries left?"), "63C2", "63C3");
 }
 
 #[test]
 fn failing_data_mismatch() {
-    assert_apdu_failure("data-mismatch.yaml", 5, 5, "4 bytes matching the pattern", "30 82");
+    assert_apdu_failure(
+        "data-mismatch.yaml",
+        5,
+        (5, "READ BINARY 000A (auth certificate) offset 0 len 4"),
+        "4 bytes matching the pattern",
+        "30 82",
+    );
 }
 
 #[test]
 fn failing_state_mismatch() {
-    assert_apdu_failure("state-mismatch.yaml", 7, 5, "3", "2");
+    assert_apdu_failure("state-mismatch.yaml", 7, (5, "VERIFY 0018 (auth PIN) (4 bytes, masked)"), "3", "2");
 }
 
 #[test]

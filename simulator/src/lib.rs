@@ -39,6 +39,7 @@ pub mod apdu;
 pub mod applets;
 pub mod card;
 pub mod command;
+pub mod decode;
 pub mod files;
 pub mod images;
 pub mod issue;

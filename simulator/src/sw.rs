@@ -3,6 +3,7 @@
 //! Every status word the card can answer is a named constant here, so that
 //! `grep -rn 'Sw::SECURITY_STATUS_NOT_SATISFIED'` finds every place that answers it.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A status word: SW1 in the high byte, SW2 in the low byte.
@@ -108,6 +109,43 @@ impl Sw {
     /// True for `90 00`.
     pub const fn is_success(self) -> bool {
         self.0 == 0x9000
+    }
+
+    /// A few words on what the card means by it (for reports and decoded transcripts).
+    pub fn meaning(self) -> Cow<'static, str> {
+        if let Some(tries) = self.tries_left() {
+            return Cow::Owned(format!("wrong PIN or tries query, {tries} tries left"));
+        }
+        Cow::Borrowed(match self {
+            Sw::SUCCESS => "success",
+            Sw::END_OF_FILE => "end of file before Le bytes",
+            Sw::VERIFY_FAILED_NO_COUNTER => "verification failed (no retry counter)",
+            Sw::MEMORY_FAILURE => "memory failure",
+            Sw::SESSION_KEY_UNSUPPORTED => "no secure messaging in this AP",
+            Sw::WRONG_LENGTH => "wrong length",
+            Sw::LOGICAL_CHANNEL_UNSUPPORTED => "logical channel not supported",
+            Sw::SECURE_MESSAGING_UNSUPPORTED => "secure messaging not supported",
+            Sw::CHAINING_UNSUPPORTED => "command chaining not supported",
+            Sw::INCOMPATIBLE_FILE_STRUCTURE => "command incompatible with the file structure",
+            Sw::SECURITY_STATUS_NOT_SATISFIED => "security status not satisfied",
+            Sw::PIN_BLOCKED => "PIN blocked",
+            Sw::CONDITIONS_NOT_SATISFIED => "conditions of use not satisfied",
+            Sw::NO_CURRENT_EF => "command not allowed, no current EF",
+            Sw::SM_OBJECTS_MISSING => "secure-messaging data objects missing",
+            Sw::SM_DATA_OBJECTS_INCORRECT => "secure-messaging data objects incorrect (session ended)",
+            Sw::SM_NO_SESSION => "no secure-messaging session",
+            Sw::INCORRECT_DATA => "incorrect data",
+            Sw::FUNCTION_UNSUPPORTED => "function not supported",
+            Sw::NOT_FOUND => "file or application not found",
+            Sw::RECORD_NOT_FOUND => "record not found",
+            Sw::DATA_NOT_FOUND => "data object not found",
+            Sw::INCORRECT_P1P2 => "incorrect P1-P2",
+            Sw::OFFSET_OUT_OF_RANGE => "wrong parameters (offset)",
+            Sw::INS_NOT_SUPPORTED => "instruction not supported",
+            Sw::CLA_NOT_SUPPORTED => "class not supported",
+            Sw::NO_PRECISE_DIAGNOSIS => "no precise diagnosis",
+            _ => "not a status word of this card",
+        })
     }
 }
 

@@ -6,8 +6,10 @@ use anyhow::Result;
 use mynasim_harness::keycache::DirKeyCache;
 use mynasim_harness::load::load_card;
 use mynasim_harness::transcript;
+use mynasim_simulator::decode::Decoder;
 
-/// Send APDUs (hex) to a card in process and print the responses.
+/// Send APDUs (hex) to a card in process and print the responses, each exchange named in
+/// the card's terms on `#` lines.
 #[derive(clap::Args)]
 pub struct Args {
     /// Card profile (YAML).
@@ -35,11 +37,14 @@ fn parse_apdu(text: &str) -> Result<Apdu, String> {
 /// Runs `apdu`: each response printed; the state saved after each command.
 pub fn run(args: Args) -> Result<()> {
     let mut loaded = load_card(args.profile.as_deref(), &mut DirKeyCache::default_location())?;
+    let mut decoder = Decoder::new();
     for Apdu(apdu) in args.apdus {
         let mut response = Vec::new();
         loaded.answer(&apdu, &mut response);
+        outln!("# {}", decoder.command(&apdu));
         outln!("{}", transcript::command(&apdu));
         outln!("{}", transcript::response(&response));
+        outln!("#   {}", decoder.response(&response));
     }
     Ok(())
 }

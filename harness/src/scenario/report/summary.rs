@@ -78,9 +78,15 @@ pub fn failure(result: &ScenarioResult) -> String {
     }
     if !result.transcript.is_empty() {
         let _ = writeln!(out, "   last APDUs ({} in all):", result.transcript.len());
-        for e in &result.transcript[result.transcript.len().saturating_sub(LAST_APDUS)..] {
-            let _ = writeln!(out, "     line {:>3}  > {}", e.line, e.command);
+        let first = result.transcript.len().saturating_sub(LAST_APDUS);
+        let named = crate::transcript::decode(&result.transcript);
+        for (e, (command, answer)) in result.transcript[first..].iter().zip(&named[first..]) {
+            let _ = writeln!(out, "     line {:>3}  {command}", e.line);
+            let _ = writeln!(out, "               > {}", e.command);
             let _ = writeln!(out, "               < {}", e.response.as_deref().unwrap_or("(no answer)"));
+            if let Some(answer) = answer {
+                let _ = writeln!(out, "                 {answer}");
+            }
         }
     }
     out

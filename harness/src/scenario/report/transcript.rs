@@ -1,5 +1,6 @@
 //! `--transcript-dir DIR`: one file per scenario that `scriptor` (pcsc-tools) replays:
-//! each command as a hex line, its answer as a `#` comment. PIN bytes are `**` unless
+//! each command as a hex line after a `#` comment naming it in the card's terms, its answer
+//! as a `#` comment. PIN bytes are `**` unless
 //! `--show-pins` (such a file documents the run but cannot be replayed as it is).
 
 use std::fmt::Write as _;
@@ -11,12 +12,13 @@ use crate::scenario::result::ScenarioResult;
 pub fn render(result: &ScenarioResult) -> String {
     let mut out = format!("# mynasim scenario {} ({})\n# replay: scriptor -r READER THIS_FILE\n", result.name, result.file.display());
     let mut card = None;
-    for e in &result.transcript {
+    for (e, (command, _)) in result.transcript.iter().zip(crate::transcript::decode(&result.transcript)) {
         if card.as_ref() != Some(&e.card) {
             let _ = writeln!(out, "# card {}", e.card);
             card = Some(e.card.clone());
         }
         let spaced: Vec<String> = e.command.as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+        let _ = writeln!(out, "# {command}");
         let _ = writeln!(out, "{}", spaced.join(" "));
         let _ = writeln!(out, "# < {} (line {}, {} µs)", e.response.as_deref().unwrap_or("no answer"), e.line, e.micros);
     }

@@ -39,7 +39,7 @@ pub(super) fn run(cx: &mut Context<'_>, step: &ApduStep, pos: Pos, card: usize) 
     if let SwExpect::OneOf(patterns) = &step.sw {
         if !patterns.iter().any(|p| p.matches(sw)) {
             let expected = patterns.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ");
-            let mut failure = Failure::differ("status word", expected, format!("{sw:04X}{}", describe_sw(sw)));
+            let mut failure = Failure::differ("status word", expected, format!("{sw:04X} ({})", mynasim_simulator::Sw(sw).meaning()));
             if !data.is_empty() {
                 failure = failure.with_detail(format!("data: {}", hex_excerpt(data, 32)));
             }
@@ -58,29 +58,6 @@ pub(super) fn run(cx: &mut Context<'_>, step: &ApduStep, pos: Pos, card: usize) 
         cx.vars.set(name.clone(), Value::Bytes(value));
     }
     Ok(())
-}
-
-/// A few words on well-known status words.
-fn describe_sw(sw: u16) -> String {
-    let meaning = match sw {
-        0x9000 => "success",
-        0x6282 => "end of file before Le bytes",
-        0x63C0..=0x63CF => return format!(" (verification failed, {} tries left)", sw & 0xF),
-        0x6581 => "memory failure",
-        0x6700 => "wrong length",
-        0x6982 => "security status not satisfied",
-        0x6983 | 0x6984 => "PIN blocked / reference data not usable",
-        0x6985 => "conditions of use not satisfied",
-        0x6986 => "command not allowed, no current EF",
-        0x6A82 => "file or application not found",
-        0x6A86 => "incorrect P1-P2",
-        0x6B00 => "wrong parameters (offset)",
-        0x6D00 => "instruction not supported",
-        0x6E00 => "class not supported",
-        0x6F00 => "no precise diagnosis",
-        _ => return String::new(),
-    };
-    format!(" ({meaning})")
 }
 
 pub(crate) fn check_data(cx: &Context<'_>, expect: &DataExpect, data: &[u8]) -> Result<(), Failure> {

@@ -1,12 +1,9 @@
-//! The APDU transcript: `> 00A4...` / `< ... 9000` lines, with PIN bytes masked, and the
-//! exchanges named in the card's terms ([`mynasim_simulator::decode`]).
+//! The APDU transcript: `> 00A4...` / `< ... 9000` lines, with PIN bytes masked, and what
+//! the answers mean ([`mynasim_simulator::decode`]).
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
 use mynasim_simulator::decode::Decoder;
-
-use crate::scenario::result::Exchange;
 
 /// Formats a command for the transcript. VERIFY and CHANGE data (PINs) become `**`.
 pub fn command(apdu: &[u8]) -> String {
@@ -38,25 +35,13 @@ pub fn response(rapdu: &[u8]) -> String {
     out
 }
 
-/// A transcript line's bytes: hex, with the masked PIN bytes (`**`) read as `2A`.
-fn masked_bytes(hex: &str) -> Vec<u8> {
-    let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    digits.chunks(2).map(|pair| std::str::from_utf8(pair).ok().and_then(|p| u8::from_str_radix(p, 16).ok()).unwrap_or(b'*')).collect()
-}
-
-/// Each exchange of a scenario's transcript named in the card's terms (command, answer),
-/// one [`Decoder`] per card in order. Power events between steps are not in the transcript,
-/// so a name that depends on the selection can be stale until the next SELECT.
-pub fn decode(exchanges: &[Exchange]) -> Vec<(String, Option<String>)> {
-    let mut decoders: HashMap<&str, Decoder> = HashMap::new();
-    exchanges
-        .iter()
-        .map(|e| {
-            let decoder = decoders.entry(e.card.as_str()).or_default();
-            let command = decoder.command(&masked_bytes(&e.command));
-            (command, e.response.as_deref().map(|r| decoder.response(&masked_bytes(r))))
-        })
-        .collect()
+/// What a transcript's answer (hex, data then SW1 SW2) means: `63 C2 wrong PIN or tries
+/// query, 2 tries left`, `90 00 success, 256 bytes`.
+pub fn answer_meaning(response_hex: &str) -> String {
+    let digits: Vec<u8> = response_hex.bytes().filter(u8::is_ascii_hexdigit).collect();
+    let bytes: Vec<u8> =
+        digits.chunks(2).filter_map(|p| std::str::from_utf8(p).ok().and_then(|p| u8::from_str_radix(p, 16).ok())).collect();
+    Decoder::new().response(&bytes)
 }
 
 #[cfg(test)]
@@ -73,23 +58,8 @@ mod tests {
     }
 
     #[test]
-    fn masked_exchanges_are_named_per_card() {
-        let exchange = |card: &str, command: &str, response: Option<&str>| Exchange {
-            card: card.into(),
-            command: command.into(),
-            response: response.map(Into::into),
-            micros: 0,
-            line: 1,
-        };
-        let named = decode(&[
-            exchange("alice", "00A4040C0AD392F000260100000001", Some("9000")),
-            exchange("bob", "00A4040C0AD3921000310001010408", Some("9000")),
-            exchange("alice", "00A4020C020018", Some("9000")),
-            exchange("alice", "0020008004********", Some("63C2")),
-            exchange("bob", "00A4020C020011", None),
-        ]);
-        assert_eq!(named[3].0, "VERIFY 0018 (auth PIN) (4 bytes, masked)");
-        assert_eq!(named[3].1.as_deref(), Some("63 C2 wrong PIN or tries query, 2 tries left"));
-        assert_eq!(named[4], ("SELECT EF 0011 (text AP PIN)".to_owned(), None));
+    fn answers_say_what_they_mean() {
+        assert_eq!(answer_meaning("63C2"), "63 C2 wrong PIN or tries query, 2 tries left");
+        assert_eq!(answer_meaning("30820497 9000"), "90 00 success, 4 bytes");
     }
 }

@@ -4,9 +4,11 @@
 //! word's meaning. One decoder for transcripts, failure reports and log lines.
 //!
 //! The decoder parses with the card's own parser ([`Command::try_from`]), so a command is
-//! named the way the card understands it, and follows the selection (which application and
-//! EF are current) from the commands and their status words, as a trace reader would. It
-//! never shows PIN values: VERIFY and CHANGE are described by their length only.
+//! named the way the card understands it. What "the current EF" is comes from the card
+//! itself where the caller has it ([`Decoder::at`]: exact, whatever came before, client
+//! programs and power events included); otherwise the decoder follows the selection from
+//! the commands and their status words, as a trace reader would. It never shows PIN values:
+//! VERIFY and CHANGE are described by their length only.
 //!
 //! Pure and I/O-free like the rest of the core; it knows the card's layout from the applet
 //! modules' constants.
@@ -15,6 +17,7 @@ use crate::apdu::Apdu;
 use crate::applets::{common, isd, jpki, juki, surface, text, AppletId};
 use crate::command::{Command, KeyChoice, SignMode, SmClass, Target};
 use crate::sw::Sw;
+use crate::Card;
 
 /// The selection a trace reader follows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,6 +40,15 @@ impl Decoder {
     /// A decoder at power-up (the MF level current).
     pub fn new() -> Decoder {
         Decoder::default()
+    }
+
+    /// A decoder at `card`'s current selection, to name the next command exactly.
+    pub fn at(card: &Card) -> Decoder {
+        let session = card.session();
+        let applet = session.applet.and_then(|i| card.applets().get(i));
+        let files = applet.map_or(card.isd().files.as_slice(), |a| a.files.as_slice());
+        let current = session.current.and_then(|i| files.get(i)).map(|ef| ef.fid);
+        Decoder { selection: Selection { applet: applet.map(|a| a.id), current }, pending: None }
     }
 
     /// A power event: the MF level is current again. (A warm reset that keeps the session,
@@ -168,6 +180,7 @@ impl Decoder {
     fn key(&mut self, key: KeyChoice) -> String {
         match key {
             KeyChoice::Default => "the AP's default key".to_owned(),
+            KeyChoice::Object(Target::Current) if self.selection.current.is_none() => "the current key (none selected)".to_owned(),
             KeyChoice::Object(target) => format!("key {}", self.target(target)),
         }
     }

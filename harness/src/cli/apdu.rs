@@ -37,11 +37,11 @@ fn parse_apdu(text: &str) -> Result<Apdu, String> {
 /// Runs `apdu`: each response printed; the state saved after each command.
 pub fn run(args: Args) -> Result<()> {
     let mut loaded = load_card(args.profile.as_deref(), &mut DirKeyCache::default_location())?;
-    let mut decoder = Decoder::new();
     for Apdu(apdu) in args.apdus {
+        let mut decoder = Decoder::at(&loaded.card);
+        outln!("# {}", decoder.command(&apdu));
         let mut response = Vec::new();
         loaded.answer(&apdu, &mut response);
-        outln!("# {}", decoder.command(&apdu));
         outln!("{}", transcript::command(&apdu));
         outln!("{}", transcript::response(&response));
         outln!("#   {}", decoder.response(&response));

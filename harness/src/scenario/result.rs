@@ -72,6 +72,10 @@ pub struct Exchange {
     pub card: String,
     /// The command, hex; PIN bytes as `**` unless pins are shown.
     pub command: String,
+    /// The command in the card's terms ([`mynasim_simulator::decode`]), named at the card's
+    /// selection when it was sent.
+    #[serde(default)]
+    pub name: String,
     /// The answer, hex (data then SW), or `None` when none came.
     pub response: Option<String>,
     /// Round trip in microseconds.

@@ -78,14 +78,17 @@ pub fn failure(result: &ScenarioResult) -> String {
     }
     if !result.transcript.is_empty() {
         let _ = writeln!(out, "   last APDUs ({} in all):", result.transcript.len());
-        let first = result.transcript.len().saturating_sub(LAST_APDUS);
-        let named = crate::transcript::decode(&result.transcript);
-        for (e, (command, answer)) in result.transcript[first..].iter().zip(&named[first..]) {
-            let _ = writeln!(out, "     line {:>3}  {command}", e.line);
+        for e in &result.transcript[result.transcript.len().saturating_sub(LAST_APDUS)..] {
+            let _ = writeln!(out, "     line {:>3}  {}", e.line, e.name);
             let _ = writeln!(out, "               > {}", e.command);
-            let _ = writeln!(out, "               < {}", e.response.as_deref().unwrap_or("(no answer)"));
-            if let Some(answer) = answer {
-                let _ = writeln!(out, "                 {answer}");
+            match &e.response {
+                Some(response) => {
+                    let _ = writeln!(out, "               < {response}");
+                    let _ = writeln!(out, "                 {}", crate::transcript::answer_meaning(response));
+                }
+                None => {
+                    let _ = writeln!(out, "               < (no answer)");
+                }
             }
         }
     }

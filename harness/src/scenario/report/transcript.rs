@@ -12,13 +12,13 @@ use crate::scenario::result::ScenarioResult;
 pub fn render(result: &ScenarioResult) -> String {
     let mut out = format!("# mynasim scenario {} ({})\n# replay: scriptor -r READER THIS_FILE\n", result.name, result.file.display());
     let mut card = None;
-    for (e, (command, _)) in result.transcript.iter().zip(crate::transcript::decode(&result.transcript)) {
+    for e in &result.transcript {
         if card.as_ref() != Some(&e.card) {
             let _ = writeln!(out, "# card {}", e.card);
             card = Some(e.card.clone());
         }
         let spaced: Vec<String> = e.command.as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
-        let _ = writeln!(out, "# {command}");
+        let _ = writeln!(out, "# {}", e.name);
         let _ = writeln!(out, "{}", spaced.join(" "));
         let _ = writeln!(out, "# < {} (line {}, {} µs)", e.response.as_deref().unwrap_or("no answer"), e.line, e.micros);
     }

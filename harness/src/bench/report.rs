@@ -239,8 +239,11 @@ pub struct Report {
     pub series: Vec<Series>,
     /// Latency distributions for the charts.
     pub distributions: Vec<Distribution>,
-    /// Paths that could not be measured here, and why (a missing package, no root).
+    /// Paths that could not be measured here, and why (a missing package).
     pub skipped: Vec<String>,
+    /// Paths that broke (a bug, not noise: the CLI exits 1 for these even with
+    /// `--no-verdict`, so the CI smoke catches a path that rotted).
+    pub errors: Vec<String>,
 }
 
 impl Report {
@@ -255,6 +258,7 @@ impl Report {
             series: Vec::new(),
             distributions: Vec::new(),
             skipped: Vec::new(),
+            errors: Vec::new(),
         }
     }
 
@@ -268,6 +272,12 @@ impl Report {
     pub fn skip(&mut self, what: &str, why: impl std::fmt::Display) {
         eprintln!("bench: skipped {what}: {why}");
         self.skipped.push(format!("{what}: {why}"));
+    }
+
+    /// Records a path that broke, and says so on standard error.
+    pub fn error(&mut self, what: &str, why: impl std::fmt::Display) {
+        eprintln!("bench: {what} FAILED: {why}");
+        self.errors.push(format!("{what}: {why}"));
     }
 
     /// The measurements that missed their target.
@@ -315,7 +325,7 @@ mod tests {
         let json: serde_json::Value = serde_json::to_value(&report).unwrap();
         let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["distributions", "machine", "measurements", "mynasim", "series", "skipped", "smoke", "version"]);
+        assert_eq!(keys, ["distributions", "errors", "machine", "measurements", "mynasim", "series", "skipped", "smoke", "version"]);
         let mut fields: Vec<&str> = json["measurements"][0].as_object().unwrap().keys().map(String::as_str).collect();
         fields.sort_unstable();
         assert_eq!(fields, ["description", "name", "ratio", "reference", "target", "unit", "value", "verdict"]);

@@ -68,15 +68,15 @@ pub fn measure(options: &BenchOptions) -> Result<Report> {
         ));
         report.distributions.push(tcp);
         if let Err(e) = through_pcscd(options, &mut report, in_process_sign) {
-            report.skip("through pcscd", format!("{e:#}"));
+            failed(&mut report, "through pcscd", &e);
         }
         if let Err(e) = pkcs11(options, &mut report) {
-            report.skip("PKCS#11 peers", format!("{e:#}"));
+            failed(&mut report, "PKCS#11 peers", &e);
         }
         if let Err(e) = start_up(options, &mut report) {
-            report.skip("start-up through pcscd", format!("{e:#}"));
+            failed(&mut report, "start-up through pcscd", &e);
         }
-        match timing::contactless(&options.mynasim, if options.smoke { 1 } else { 10 }) {
+        match timing::contactless(&options.mynasim, if options.smoke { 2 } else { 10 }) {
             Ok(classes) => {
                 for c in classes {
                     let name = format!("timing.contactless.{}", c.class.to_lowercase().replace(' ', "_"));
@@ -91,10 +91,23 @@ pub fn measure(options: &BenchOptions) -> Result<Report> {
                     );
                 }
             }
-            Err(e) => report.skip("contactless timing", format!("{e:#}")),
+            Err(e) => failed(&mut report, "contactless timing", &e),
         }
     }
     Ok(report)
+}
+
+/// A path that could not finish: skipped when this machine lacks what it needs (no
+/// pcscd, no vpcd driver), an error otherwise.
+fn failed(report: &mut Report, what: &str, e: &anyhow::Error) {
+    use crate::sandbox::SandboxError;
+    let missing =
+        e.chain().any(|c| matches!(c.downcast_ref::<SandboxError>(), Some(SandboxError::MissingTool(_) | SandboxError::MissingDriver)));
+    if missing {
+        report.skip(what, format!("{e:#}"));
+    } else {
+        report.error(what, format!("{e:#}"));
+    }
 }
 
 /// In process: APDU cost, signing vs OpenSSL, scaling, memory, issue-to-first-APDU.

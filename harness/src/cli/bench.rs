@@ -89,6 +89,9 @@ pub fn run(args: Args) -> Result<()> {
     for s in &report.skipped {
         outln!("skipped: {s}");
     }
+    for e in &report.errors {
+        outln!("FAILED: {e}");
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -96,6 +99,9 @@ pub fn run(args: Args) -> Result<()> {
         for file in mynasim_harness::bench::charts::write_all(&report, dir)? {
             eprintln!("bench: wrote {}", file.display());
         }
+    }
+    if !report.errors.is_empty() {
+        anyhow::bail!("{} benchmark path(s) failed to run (a bug, whatever the verdicts)", report.errors.len());
     }
     let failures = report.failures().len();
     if failures > 0 && !args.no_verdict {

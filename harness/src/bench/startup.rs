@@ -5,7 +5,10 @@
 //!   `export PCSCLITE_CSOCK_NAME=`) having its SELECT answered. Cold: an empty key cache
 //!   (`MYNASIM_KEY_CACHE` a fresh folder, so the card's keys are generated); warm: the
 //!   same folder again. The client's own process start (a few ms) is included.
-//! - In process: `load_card` (issue) to the first SELECT answered, cold and warm.
+//! - In process: `load_card` (issue) to the first SELECT answered, cold and warm, in a
+//!   fresh process each (`mynasim bench-first-apdu`, timed inside it): a process that has
+//!   issued the card before gets a duplicate from `load`'s issue cache instead, which is
+//!   measured too (how a program holding many cards gets one more).
 //! - `mynasim run` to its first scenario step: the step is a `shell` that writes the
 //!   clock; from the spawn of `mynasim run` to that clock.
 
@@ -67,6 +70,22 @@ pub fn in_process_to_first_apdu(key_cache: &Path) -> Result<f64> {
         bail!("the card refused SELECT: {answer:02X?}");
     }
     Ok(took)
+}
+
+/// Seconds from `load_card` to the first SELECT answered in a fresh process
+/// (`mynasim bench-first-apdu`) whose key cache is `key_cache`.
+pub fn fresh_process_to_first_apdu(mynasim: &Path, key_cache: &Path) -> Result<f64> {
+    let output = Command::new(mynasim)
+        .args(["--log", "warn", "bench-first-apdu"])
+        .env("MYNASIM_KEY_CACHE", key_cache)
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot start mynasim bench-first-apdu")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!("mynasim bench-first-apdu failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    text.trim().parse().with_context(|| format!("bad bench-first-apdu output {text:?}"))
 }
 
 fn now_ns() -> u128 {

@@ -41,6 +41,9 @@ enum Commands {
     /// The PKCS#11 signing loop of `bench` (started by `bench` itself).
     #[command(hide = true)]
     BenchPkcs11(cli::bench::Pkcs11Args),
+    /// Issue-to-first-APDU in a fresh process, for `bench` (started by `bench` itself).
+    #[command(hide = true)]
+    BenchFirstApdu,
     /// PID 1 of a private sandbox (started by the sandbox itself).
     #[command(hide = true)]
     SandboxInit {
@@ -77,7 +80,10 @@ fn dispatch(cli: Cli) -> Result<()> {
         Commands::Serve(args) => args.transcript.as_ref(),
         _ => None,
     };
-    if !matches!(cli.command, Commands::PcscStatus | Commands::SandboxInit { .. } | Commands::BenchDrive(_) | Commands::BenchPkcs11(_)) {
+    if !matches!(
+        cli.command,
+        Commands::PcscStatus | Commands::SandboxInit { .. } | Commands::BenchDrive(_) | Commands::BenchPkcs11(_) | Commands::BenchFirstApdu
+    ) {
         cli::init_logging(&cli.log, transcript)?;
     }
     match cli.command {
@@ -89,6 +95,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Commands::PcscStatus => cli::pcsc_status::run(),
         Commands::BenchDrive(args) => cli::bench::drive(args),
         Commands::BenchPkcs11(args) => cli::bench::pkcs11(args),
+        Commands::BenchFirstApdu => cli::bench::first_apdu(),
         Commands::Apdu(args) => cli::apdu::run(args),
         Commands::SandboxInit { dir } => mynasim_harness::sandbox::init::run(&dir).map_err(anyhow::Error::msg),
     }

@@ -158,6 +158,15 @@ pub fn pkcs11(args: Pkcs11Args) -> Result<()> {
     Ok(())
 }
 
+/// Runs `bench-first-apdu`: issue the default card (key cache from `MYNASIM_KEY_CACHE`)
+/// and answer a SELECT; prints the seconds that took.
+pub fn first_apdu() -> Result<()> {
+    let cache = mynasim_harness::keycache::DirKeyCache::default_location();
+    let seconds = mynasim_harness::bench::startup::in_process_to_first_apdu(cache.dir())?;
+    outln!("{seconds}");
+    Ok(())
+}
+
 fn stall_bench(rounds: usize) -> Result<()> {
     let exe = std::env::current_exe()?;
     let result = mynasim_harness::bench::through_pcscd(&exe, rounds, false)?;

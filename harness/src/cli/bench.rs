@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 #[derive(clap::Args)]
 pub struct Args {
     /// Seconds per compared pair (split in interleaved slices).
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, value_parser = positive_seconds)]
     seconds: f64,
     /// Only the in-process paths.
     #[arg(long)]
@@ -51,6 +51,14 @@ pub struct Args {
     suite_runs: usize,
 }
 
+/// `--seconds`: a positive number, checked while the arguments are parsed (exit code 2).
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(s),
+        _ => Err("write a positive number of seconds, such as 3 or 0.5".to_owned()),
+    }
+}
+
 /// A target was missed (exit code 1).
 #[derive(Debug, thiserror::Error)]
 #[error("{0} benchmark target(s) missed (--no-verdict to exit 0 anyway)")]
@@ -63,9 +71,6 @@ pub fn run(args: Args) -> Result<()> {
     }
     if args.no_socket_fix {
         return stall_bench(args.rounds);
-    }
-    if !(args.seconds > 0.0 && args.seconds.is_finite()) {
-        anyhow::bail!("--seconds must be a positive number");
     }
     let options = mynasim_harness::bench::BenchOptions {
         mynasim: std::env::current_exe()?,

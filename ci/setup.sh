@@ -3,9 +3,10 @@
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# Debian packages: the PC/SC stack the real-client tests cross, and the build dependencies.
+# Debian packages: the PC/SC stack the real-client tests cross, the build dependencies, and
+# the peers `mynasim bench` measures against (vicc, SoftHSM2).
 install_packages() {
-  local wanted=(pcscd vsmartcard-vpcd opensc libpcsclite-dev libssl-dev pkg-config util-linux mount procps iproute2 openssl pcsc-tools python3-pyscard python3-cryptography)
+  local wanted=(pcscd vsmartcard-vpcd opensc libpcsclite-dev libssl-dev pkg-config util-linux mount procps iproute2 openssl pcsc-tools python3-pyscard python3-cryptography vsmartcard-vpicc python3-pycryptodome softhsm2)
   local missing=()
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -19,5 +19,8 @@ if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
 else
   echo "fuzz smoke skipped: no nightly toolchain (rustup toolchain install nightly)"
 fi
+# Benchmark smoke: every path of `mynasim bench` once with tiny counts (seconds), so none
+# rots; --no-verdict because a shared CI machine's noise must not fail the build.
+cargo run --quiet --bin mynasim -- bench --smoke --no-verdict --json target/bench-smoke.json
 cargo test --workspace --doc
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

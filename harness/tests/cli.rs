@@ -157,13 +157,36 @@ fn inspect_shows_pin_values_only_when_asked() {
 
 #[test]
 fn bench_measures_every_signing_mode_beside_openssl() {
-    let out = mynasim(&["bench", "--seconds", "0.2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let out = mynasim(&["bench", "--in-process", "--smoke", "--no-verdict", "--json", json.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("`openssl speed rsa2048`"), "{text}");
-    for p1 in ["00", "01", "02", "03", "04", "05"] {
-        assert!(text.contains(&format!("80 2A P1={p1}")), "{text}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["smoke"], true);
+    let measurements = report["measurements"].as_array().unwrap();
+    let named = |name: &str| measurements.iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no {name} in {report}"));
+    for name in [
+        "in_process.sign",
+        "in_process.sign.p1_01",
+        "in_process.sign.p1_02",
+        "in_process.sign.p1_03",
+        "in_process.sign.p1_04",
+        "in_process.sign.p1_05",
+    ] {
+        let m = named(name);
+        assert_eq!(m["reference"]["name"], "OpenSSL RSA-2048 one core", "{m}");
+        assert!(m["value"].as_f64().unwrap() > 0.0 && m["ratio"].as_f64().is_some(), "{m}");
+        // The human table names every measurement too, and the progress line went to stderr.
+        assert!(text.lines().any(|l| l.starts_with(name)), "{text}");
+        assert!(stderr(&out).contains(&format!("bench: {name}: ")), "{}", stderr(&out));
     }
+    assert_eq!(named("in_process.sign")["target"], serde_json::json!({"kind": "ratio_at_least", "bound": 0.9}));
+    assert_eq!(named("in_process.memory_per_card")["target"]["kind"], "at_most");
+    // In-process only: nothing through pcscd was attempted, nothing broke.
+    assert!(measurements.iter().all(|m| !m["name"].as_str().unwrap().starts_with("pcsc.")), "{report}");
+    assert_eq!(report["errors"], serde_json::json!([]));
     assert_eq!(mynasim(&["bench", "--seconds", "-1"]).status.code(), Some(2));
 }
 

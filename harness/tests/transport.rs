@@ -100,3 +100,25 @@ fn sandboxes_run_side_by_side() {
     assert_eq!(auth_tries(&output(&sandboxes[0], "pkcs15-tool", &["-D"])), "Tries left     : 2");
     assert_eq!(auth_tries(&output(&sandboxes[1], "pkcs15-tool", &["-D"])), "Tries left     : 3");
 }
+
+#[test]
+fn a_slot_can_be_served_by_another_program_given_its_port() {
+    // Any program that connects to vpcd itself (a peer's virtual card, such as vicc): here
+    // mynasim's trivial card started as a plain program, `{port}` its slot's port.
+    let mut options = SandboxOptions::new(env!("CARGO_BIN_EXE_mynasim"));
+    options.cards = vec![
+        CardSource::Profile(None),
+        CardSource::Program {
+            argv: [env!("CARGO_BIN_EXE_mynasim"), "--log", "warn", "serve", "--null-card", "--vpcd", "127.0.0.1:{port}"]
+                .map(String::from)
+                .to_vec(),
+            env: vec![],
+        },
+    ];
+    let sandbox = Sandbox::start(&options).unwrap();
+    // The program's card answers 90 00 to anything, the profile's card refuses a bogus INS.
+    let answers: Vec<String> =
+        (0..2).map(|r| output(&sandbox, "opensc-tool", &["--reader", &r.to_string(), "-s", "00 EE 00 00"])).collect();
+    assert!(answers[1].contains("Received (SW1=0x90, SW2=0x00)"), "{}", answers[1]);
+    assert!(!answers[0].contains("Received (SW1=0x90, SW2=0x00)"), "{}", answers[0]);
+}

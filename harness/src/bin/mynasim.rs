@@ -35,6 +35,15 @@ enum Commands {
     /// line each: `present <reader>` or `empty <reader>`.
     PcscStatus,
     Apdu(cli::apdu::Args),
+    /// The PC/SC driver of `bench` (started by `bench` itself).
+    #[command(hide = true)]
+    BenchDrive(cli::bench::DriveArgs),
+    /// The PKCS#11 signing loop of `bench` (started by `bench` itself).
+    #[command(hide = true)]
+    BenchPkcs11(cli::bench::Pkcs11Args),
+    /// Issue-to-first-APDU in a fresh process, for `bench` (started by `bench` itself).
+    #[command(hide = true)]
+    BenchFirstApdu,
     /// PID 1 of a private sandbox (started by the sandbox itself).
     #[command(hide = true)]
     SandboxInit {
@@ -71,7 +80,10 @@ fn dispatch(cli: Cli) -> Result<()> {
         Commands::Serve(args) => args.transcript.as_ref(),
         _ => None,
     };
-    if !matches!(cli.command, Commands::PcscStatus | Commands::SandboxInit { .. }) {
+    if !matches!(
+        cli.command,
+        Commands::PcscStatus | Commands::SandboxInit { .. } | Commands::BenchDrive(_) | Commands::BenchPkcs11(_) | Commands::BenchFirstApdu
+    ) {
         cli::init_logging(&cli.log, transcript)?;
     }
     match cli.command {
@@ -81,6 +93,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         Commands::Export(args) => cli::export::run(args),
         Commands::Bench(args) => cli::bench::run(args),
         Commands::PcscStatus => cli::pcsc_status::run(),
+        Commands::BenchDrive(args) => cli::bench::drive(args),
+        Commands::BenchPkcs11(args) => cli::bench::pkcs11(args),
+        Commands::BenchFirstApdu => cli::bench::first_apdu(),
         Commands::Apdu(args) => cli::apdu::run(args),
         Commands::SandboxInit { dir } => mynasim_harness::sandbox::init::run(&dir).map_err(anyhow::Error::msg),
     }

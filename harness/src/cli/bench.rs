@@ -1,28 +1,44 @@
 //! `mynasim bench`: the APDU and signing paths against their ceilings, side by side.
 
-use anyhow::Result;
-use mynasim_harness::keycache::DirKeyCache;
-use mynasim_harness::load::load_card;
+use anyhow::{Context, Result};
 
-/// Measure the APDU and signing paths against their ceilings, side by side in one run.
+/// Measure every path against its ceiling or peer, side by side in one run.
 ///
-/// In process: SELECT + READ BINARY per APDU, and signatures per second for each
-/// COMPUTE DIGITAL SIGNATURE P1 against OpenSSL's own RSA-2048 signing. With --pcsc:
-/// the READ BINARY round trip through a private pcscd, the card against a trivial
-/// 90 00 card (needs root or user namespaces, pcscd and vsmartcard-vpcd).
+/// In process: APDU cost, signing against OpenSSL one core, 1 to 1,000 cards signing at
+/// once, memory per card, issue to first APDU. Through a private pcscd (needs root or user
+/// namespaces, pcscd and vsmartcard-vpcd): READ BINARY against a trivial 90 00 card and
+/// vsmartcard's vicc, signing, 1 to 8 cards at once, SoftHSM2 against OpenSC + mynasim
+/// through PKCS#11, `serve --private` and `run` start-up, the contactless timing profile.
+/// A progress line per measurement goes to standard error, the table to standard output.
+/// Exit code 1 when a target is missed, unless --no-verdict.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Seconds per signing measurement.
-    #[arg(long, default_value_t = 2.0)]
+    /// Seconds per compared pair (split in interleaved slices).
+    #[arg(long, default_value_t = 3.0, value_parser = positive_seconds)]
     seconds: f64,
-    /// Also measure through a private pcscd.
+    /// Only the in-process paths.
     #[arg(long)]
+    in_process: bool,
+    /// Kept for old scripts: the pcscd paths are measured by default now.
+    #[arg(long, hide = true)]
     pcsc: bool,
-    /// Round trips per card through pcscd.
+    /// Alternating round trips per card through pcscd.
     #[arg(long, default_value_t = 2000)]
     rounds: usize,
-    /// Serve the cards without TCP_NODELAY/TCP_QUICKACK, to see the stall they remove
-    /// (use few --rounds: about 44 ms each).
+    /// Every path, tiny counts, seconds in all (CI: the figures only show nothing rotted).
+    #[arg(long)]
+    smoke: bool,
+    /// Write the report as JSON (the shape BENCHMARKS.md documents) to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
+    /// Draw the SVG charts into this folder.
+    #[arg(long, value_name = "DIR")]
+    charts: Option<std::path::PathBuf>,
+    /// Exit 0 even when a target is missed (noisy machines, CI smoke).
+    #[arg(long)]
+    no_verdict: bool,
+    /// Instead: the old single-pair READ BINARY measurement with the cards served without
+    /// TCP_NODELAY/TCP_QUICKACK, to see the stall they remove (use few --rounds).
     #[arg(long)]
     no_socket_fix: bool,
     /// Instead: measure the scenario harness on this suite (e.g. scenarios/): the whole
@@ -35,12 +51,135 @@ pub struct Args {
     suite_runs: usize,
 }
 
+/// `--seconds`: a positive number, checked while the arguments are parsed (exit code 2).
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(s),
+        _ => Err("write a positive number of seconds, such as 3 or 0.5".to_owned()),
+    }
+}
+
+/// A target was missed (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0} benchmark target(s) missed (--no-verdict to exit 0 anyway)")]
+pub struct TargetsMissed(pub usize);
+
 /// Runs `bench`.
 pub fn run(args: Args) -> Result<()> {
-    match &args.scenarios {
-        Some(dir) => scenario_bench(dir, args.suite_runs),
-        None => run_bench(args.seconds, args.pcsc, args.rounds, !args.no_socket_fix),
+    if let Some(dir) = &args.scenarios {
+        return scenario_bench(dir, args.suite_runs);
     }
+    if args.no_socket_fix {
+        return stall_bench(args.rounds);
+    }
+    let options = mynasim_harness::bench::BenchOptions {
+        mynasim: std::env::current_exe()?,
+        seconds: if args.smoke { args.seconds.min(0.6) } else { args.seconds },
+        rounds: if args.smoke { args.rounds.min(200) } else { args.rounds },
+        in_process_only: args.in_process,
+        smoke: args.smoke,
+    };
+    let report = mynasim_harness::bench::measure(&options)?;
+    outln!("{:<44} {:>12} {:<14} {:>9}  {:<8} compared with", "measurement", "figure", "unit", "ratio", "verdict");
+    for m in &report.measurements {
+        let ratio = m.ratio.map_or(String::new(), |r| format!("{r:.3}"));
+        let verdict = match m.verdict {
+            mynasim_harness::bench::report::Verdict::Pass => "pass",
+            mynasim_harness::bench::report::Verdict::Fail => "FAIL",
+            mynasim_harness::bench::report::Verdict::Info => "-",
+        };
+        let reference = m.reference.as_ref().map_or(String::new(), |r| format!("{} ({:.1})", r.name, r.value));
+        outln!("{:<44} {:>12.3} {:<14} {:>9}  {:<8} {reference}", m.name, m.value, m.unit, ratio, verdict);
+    }
+    for s in &report.skipped {
+        outln!("skipped: {s}");
+    }
+    for e in &report.errors {
+        outln!("FAILED: {e}");
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(dir) = &args.charts {
+        for file in mynasim_harness::bench::charts::write_all(&report, dir)? {
+            eprintln!("bench: wrote {}", file.display());
+        }
+    }
+    if !report.errors.is_empty() {
+        anyhow::bail!("{} benchmark path(s) failed to run (a bug, whatever the verdicts)", report.errors.len());
+    }
+    let failures = report.failures().len();
+    if failures > 0 && !args.no_verdict {
+        return Err(TargetsMissed(failures).into());
+    }
+    Ok(())
+}
+
+/// `bench-drive`: the PC/SC driver child (see `mynasim_harness::bench::drive`).
+#[derive(clap::Args)]
+pub struct DriveArgs {
+    /// The operation on each reader, in reader order.
+    #[arg(long = "op", required = true)]
+    ops: Vec<mynasim_harness::bench::drive::Op>,
+    /// Concurrent mode: seconds.
+    #[arg(long, conflicts_with = "rounds")]
+    seconds: Option<f64>,
+    /// Alternating mode: rounds.
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Alternating mode: reader i sends every N rounds (one per reader).
+    #[arg(long)]
+    every: Vec<usize>,
+}
+
+/// Runs `bench-drive`.
+pub fn drive(args: DriveArgs) -> Result<()> {
+    use mynasim_harness::bench::drive::{self, Mode};
+    let mode = match (args.seconds, args.rounds) {
+        (Some(s), _) => Mode::Concurrent(std::time::Duration::from_secs_f64(s)),
+        (None, rounds) => Mode::Alternate { rounds: rounds.unwrap_or(0), every: args.every },
+    };
+    drive::run(&args.ops, &mode, &mut std::io::stdin().lock(), &mut std::io::stdout().lock())
+}
+
+/// `bench-pkcs11`: the PKCS#11 signing loop child (see `mynasim_harness::bench::peers`).
+#[derive(clap::Args)]
+pub struct Pkcs11Args {
+    /// The PKCS#11 module.
+    #[arg(long)]
+    module: std::path::PathBuf,
+    /// The user PIN.
+    #[arg(long)]
+    pin: String,
+    /// Seconds of signing.
+    #[arg(long)]
+    seconds: f64,
+}
+
+/// Runs `bench-pkcs11`.
+pub fn pkcs11(args: Pkcs11Args) -> Result<()> {
+    let result = mynasim_harness::bench::peers::pkcs11_loop(&args.module, &args.pin, std::time::Duration::from_secs_f64(args.seconds))?;
+    outln!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+/// Runs `bench-first-apdu`: issue the default card (key cache from `MYNASIM_KEY_CACHE`)
+/// and answer a SELECT; prints the seconds that took.
+pub fn first_apdu() -> Result<()> {
+    let cache = mynasim_harness::keycache::DirKeyCache::default_location();
+    let seconds = mynasim_harness::bench::startup::in_process_to_first_apdu(cache.dir())?;
+    outln!("{seconds}");
+    Ok(())
+}
+
+fn stall_bench(rounds: usize) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let result = mynasim_harness::bench::through_pcscd(&exe, rounds, false)?;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    outln!("through pcscd + vpcd (cards without TCP_NODELAY/QUICKACK), READ BINARY over {rounds} APDUs each, alternating:");
+    outln!("  mynasim card: median {:.3} ms, p99 {:.3} ms", ms(result.card.median), ms(result.card.p99));
+    outln!("  90 00 card:   median {:.3} ms, p99 {:.3} ms", ms(result.null.median), ms(result.null.p99));
+    Ok(())
 }
 
 /// The median and 90th percentile of `values` (sorted here).
@@ -98,57 +237,6 @@ fn scenario_bench(dir: &std::path::Path, runs: usize) -> Result<()> {
             apdu_only.doc.steps.len(),
             median * 1e3,
             p90 * 1e3
-        );
-    }
-    Ok(())
-}
-
-fn run_bench(seconds: f64, pcsc: bool, rounds: usize, socket_fix: bool) -> Result<()> {
-    use mynasim_harness::bench;
-    if !(seconds > 0.0 && seconds.is_finite()) {
-        anyhow::bail!("--seconds must be a positive number");
-    }
-    let duration = std::time::Duration::from_secs_f64(seconds);
-    let mut loaded = load_card(None, &mut DirKeyCache::default_location())?;
-    let card = &mut loaded.card;
-    bench::apdu_ns(card, 100_000);
-    outln!("in process, SELECT EF + READ BINARY: {:.0} ns per APDU", bench::apdu_ns(card, 1_000_000));
-    bench::prepare_for_signing(card, b"1234")?;
-    let speed = bench::openssl_speed_signs_per_second(seconds.ceil() as u32)?;
-    outln!("`openssl speed rsa2048`: {speed:.0} signs/s");
-    let rates = bench::signing_side_by_side(card, duration)?;
-    outln!(
-        "OpenSSL RSA-2048 PKCS#1 sign in this process (ceiling): {:.0} signs/s = {:.2} x openssl speed",
-        rates.ceiling,
-        rates.ceiling / speed
-    );
-    for (mode, rate) in &rates.modes {
-        outln!(
-            "80 2A P1={:02X} ({mode:?}): {rate:.0} signs/s = {:.2} x the ceiling, {:.2} x openssl speed",
-            mode.p1(),
-            rate / rates.ceiling,
-            rate / speed
-        );
-    }
-    if pcsc {
-        let exe = std::env::current_exe()?;
-        let result = bench::through_pcscd(&exe, rounds, socket_fix)?;
-        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-        let fix = if socket_fix { "" } else { " (cards without TCP_NODELAY/QUICKACK)" };
-        outln!("through pcscd + vpcd{fix}, READ BINARY round trip over {rounds} APDUs each, alternating:");
-        outln!("  mynasim card: median {:.3} ms, p99 {:.3} ms", ms(result.card.median), ms(result.card.p99));
-        outln!("  90 00 card:   median {:.3} ms, p99 {:.3} ms", ms(result.null.median), ms(result.null.p99));
-        outln!(
-            "  ratio (card / null): median {:.2}, p99 {:.2}",
-            ms(result.card.median) / ms(result.null.median),
-            ms(result.card.p99) / ms(result.null.p99)
-        );
-        outln!(
-            "  80 2A P1=00 through pcscd ({} signatures): median {:.3} ms ({:.0} signs/s), p99 {:.3} ms",
-            rounds / 10 + 1,
-            ms(result.sign.median),
-            1e3 / ms(result.sign.median),
-            ms(result.sign.p99)
         );
     }
     Ok(())

@@ -24,8 +24,25 @@ use serde::{Deserialize, Serialize};
 pub struct InitPlan {
     /// The `mynasim` binary.
     pub mynasim: PathBuf,
-    /// One `mynasim serve` argument list per card (without `--vpcd` and `--ready-file`).
-    pub cards: Vec<Vec<String>>,
+    /// One per card, in slot order.
+    pub cards: Vec<CardPlan>,
+}
+
+/// How one slot's card is served.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardPlan {
+    /// `mynasim serve` with these arguments (without `--vpcd` and `--ready-file`).
+    Serve(Vec<String>),
+    /// Another program (a peer's virtual card, e.g. vsmartcard's `vicc`): `{port}` in its
+    /// arguments becomes the slot's vpcd port. It writes no ready file, so PID 1 writes it
+    /// once the program has started; the sandbox then waits for pcscd to show the card.
+    Program {
+        /// The program and its arguments.
+        argv: Vec<String>,
+        /// Extra environment.
+        env: Vec<(String, String)>,
+    },
 }
 
 /// The plan's file in the sandbox folder.
@@ -42,18 +59,35 @@ pub fn run(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot read {}: {e}", dir.join(PLAN_FILE).display()))
         .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("bad {PLAN_FILE}: {e}")))?;
     let mut children: Vec<(String, Child)> = Vec::new();
-    for (n, args) in plan.cards.iter().enumerate() {
-        let child = Command::new(&plan.mynasim)
-            .arg("serve")
-            .arg("--vpcd")
-            .arg(format!("127.0.0.1:{}", super::card_port(n)))
-            .arg("--ready-file")
-            .arg(dir.join(format!("ready-{n}")))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start the card server: {e}"))?;
+    for (n, card) in plan.cards.iter().enumerate() {
+        let ready = dir.join(format!("ready-{n}"));
+        let child = match card {
+            CardPlan::Serve(args) => Command::new(&plan.mynasim)
+                .arg("serve")
+                .arg("--vpcd")
+                .arg(format!("127.0.0.1:{}", super::card_port(n)))
+                .arg("--ready-file")
+                .arg(&ready)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start the card server: {e}"))?,
+            CardPlan::Program { argv, env } => {
+                let port = super::card_port(n).to_string();
+                let argv: Vec<String> = argv.iter().map(|a| a.replace("{port}", &port)).collect();
+                let (program, args) = argv.split_first().ok_or("an external card with no program")?;
+                let child = Command::new(program)
+                    .args(args)
+                    .envs(env.iter().map(|(k, v)| (k, v)))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .map_err(|e| format!("cannot start {program}: {e}"))?;
+                std::fs::write(&ready, format!("{}\n", child.id())).map_err(|e| format!("cannot write {}: {e}", ready.display()))?;
+                child
+            }
+        };
         children.push((format!("card {n}"), child));
     }
     let mut pcscd = spawn_pcscd(dir)?;

@@ -107,6 +107,14 @@ pub enum CardSource {
     Profile(Option<PathBuf>),
     /// The trivial `90 00` card (benchmark baseline).
     Null,
+    /// Another program serving the slot (a peer's virtual card, such as vsmartcard's
+    /// `vicc`), which connects to vpcd itself: `{port}` in `argv` becomes the slot's port.
+    Program {
+        /// The program and its arguments.
+        argv: Vec<String>,
+        /// Extra environment.
+        env: Vec<(String, String)>,
+    },
 }
 
 /// How to start a sandbox.
@@ -211,8 +219,12 @@ impl Sandbox {
                     let absolute = fs::canonicalize(p).map_err(|source| SandboxError::Profile { path: p.clone(), source })?;
                     args.push(absolute.display().to_string());
                 }
+                CardSource::Program { argv, env } => {
+                    cards.push(init::CardPlan::Program { argv: argv.clone(), env: env.clone() });
+                    continue;
+                }
             }
-            cards.push(args);
+            cards.push(init::CardPlan::Serve(args));
         }
         let plan = init::InitPlan { mynasim: options.mynasim.clone(), cards };
         let plan =

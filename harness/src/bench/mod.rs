@@ -3,6 +3,22 @@
 //! measured side by side in one run (this machine is shared and noisy: compare ratios).
 //! The criterion benchmarks in `benches/` measure the in-process paths in more depth.
 //! Like the checks, these report to a person: errors are messages (`anyhow`).
+//!
+//! [`measure`] runs every family below into one [`report::Report`]: one file per family
+//! ([`scaling`] in process, [`drive`] through pcscd, [`peers`], [`limits`], [`startup`],
+//! [`timing`]), the JSON shape and verdicts in [`report`], the SVG charts in [`charts`].
+
+pub mod charts;
+pub mod drive;
+pub mod limits;
+pub mod peers;
+pub mod report;
+pub mod run;
+pub mod scaling;
+pub mod startup;
+pub mod timing;
+
+pub use run::{measure, BenchOptions};
 
 use std::time::{Duration, Instant};
 

@@ -256,6 +256,21 @@ impl Slot {
     }
 }
 
+/// `latency: contactless`: added per command, by INS (`None`: every command, the frame
+/// exchange itself). **Estimates**, not measurements: a short frame each way at
+/// 212–424 kbit/s with ISO/IEC 14443-4 framing and the reader's polling is some
+/// milliseconds; READ BINARY of up to 256 bytes adds its transfer; VERIFY writes the
+/// retry counter to EEPROM; COMPUTE DIGITAL SIGNATURE (80 2A) and INTERNAL AUTHENTICATE
+/// (88) are RSA-2048 private-key operations, a few hundred milliseconds on card chips.
+pub const CONTACTLESS_LATENCY_MS: [(Option<u8>, u64); 5] =
+    [(None, 6), (Some(0xB0), 14), (Some(0x20), 25), (Some(0x2A), 300), (Some(0x88), 300)];
+
+/// The contactless profile's total added latency for a command with this INS: the frame
+/// exchange plus the command's own share.
+pub fn contactless_latency_ms(ins: u8) -> u64 {
+    CONTACTLESS_LATENCY_MS.iter().filter(|(class, _)| class.is_none_or(|c| c == ins)).map(|(_, ms)| ms).sum()
+}
+
 /// The slot as the transport sees it.
 struct SlotCard {
     slot: Slot,

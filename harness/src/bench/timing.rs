@@ -11,12 +11,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::scenario::result::ScenarioResult;
 
-/// The contactless profile's delays in ms, as configured by `latency: contactless`: every
-/// command 6 ms, plus READ BINARY 14, VERIFY 25, COMPUTE DIGITAL SIGNATURE 300 (a copy of
-/// `CONTACTLESS` in `scenario/steps/fault.rs`, which that module does not export; the
-/// bench reads the profile's effect, so a drift shows as a ratio away from 1).
-pub const CONFIGURED_MS: [(&str, u8, f64); 4] =
-    [("SELECT", 0xA4, 6.0), ("READ BINARY", 0xB0, 20.0), ("VERIFY", 0x20, 31.0), ("COMPUTE DIGITAL SIGNATURE", 0x2A, 306.0)];
+/// The command classes measured, by INS; their configured delays are the profile's own
+/// ([`crate::slot::contactless_latency_ms`]).
+pub const CLASSES: [(&str, u8); 4] = [("SELECT", 0xA4), ("READ BINARY", 0xB0), ("VERIFY", 0x20), ("COMPUTE DIGITAL SIGNATURE", 0x2A)];
 
 /// One command class: the configured delay and the measured one.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,11 +84,11 @@ fn median_of(result: &ScenarioResult, ins: u8) -> f64 {
 pub fn contactless(mynasim: &Path, rounds: usize) -> Result<Vec<ClassTiming>> {
     let plain = run(mynasim, &scenario(rounds, false))?;
     let slow = run(mynasim, &scenario(rounds, true))?;
-    Ok(CONFIGURED_MS
+    Ok(CLASSES
         .iter()
-        .map(|(class, ins, configured)| ClassTiming {
+        .map(|(class, ins)| ClassTiming {
             class,
-            configured_ms: *configured,
+            configured_ms: crate::slot::contactless_latency_ms(*ins) as f64,
             added_ms: median_of(&slow, *ins) - median_of(&plain, *ins),
         })
         .collect())

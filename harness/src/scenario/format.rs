@@ -894,7 +894,7 @@ pub enum LatencySpec {
     /// 212–424 kbit/s, an on-card RSA-2048 private-key operation of a few hundred
     /// milliseconds. Public guidance says a phone's whole JPKI read can take 5 s or more
     /// (デジタル庁, reported by BCN Retail, 2025). The values are in
-    /// `steps/fault.rs` (`CONTACTLESS`).
+    /// `slot.rs` (`CONTACTLESS_LATENCY_MS`).
     Contactless,
 }
 

@@ -5,15 +5,7 @@ use std::time::Duration;
 use crate::scenario::format::{FaultSpec, LatencySpec};
 use crate::scenario::result::Failure;
 use crate::scenario::runner::Context;
-use crate::slot::{CommandMatch, Fault, FaultKind};
-
-/// `latency: contactless`: added per command, by INS (`None`: every command, the frame
-/// exchange itself). **Estimates**, not measurements: a short frame each way at
-/// 212–424 kbit/s with ISO/IEC 14443-4 framing and the reader's polling is some
-/// milliseconds; READ BINARY of up to 256 bytes adds its transfer; VERIFY writes the
-/// retry counter to EEPROM; COMPUTE DIGITAL SIGNATURE (80 2A) and INTERNAL AUTHENTICATE
-/// (88) are RSA-2048 private-key operations, a few hundred milliseconds on card chips.
-pub const CONTACTLESS: [(Option<u8>, u64); 5] = [(None, 6), (Some(0xB0), 14), (Some(0x20), 25), (Some(0x2A), 300), (Some(0x88), 300)];
+use crate::slot::{CommandMatch, Fault, FaultKind, CONTACTLESS_LATENCY_MS};
 
 pub(super) fn run(cx: &mut Context<'_>, spec: &FaultSpec, card: usize) -> Result<(), Failure> {
     let slot = cx.cards[card].slot.clone();
@@ -36,7 +28,7 @@ pub(super) fn run(cx: &mut Context<'_>, spec: &FaultSpec, card: usize) -> Result
         Some(p) => CommandMatch::Prefix(p.0.nibbles().to_vec()),
     };
     if spec.latency == Some(LatencySpec::Contactless) {
-        for (ins, millis) in CONTACTLESS {
+        for (ins, millis) in CONTACTLESS_LATENCY_MS {
             let matches = ins.map_or(CommandMatch::Any, CommandMatch::Ins);
             slot.add_fault(Fault { kind: FaultKind::Latency(Duration::from_millis(millis)), matches, remaining: spec.count });
         }

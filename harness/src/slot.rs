@@ -256,19 +256,51 @@ impl Slot {
     }
 }
 
-/// `latency: contactless`: added per command, by INS (`None`: every command, the frame
-/// exchange itself). **Estimates**, not measurements: a short frame each way at
-/// 212–424 kbit/s with ISO/IEC 14443-4 framing and the reader's polling is some
-/// milliseconds; READ BINARY of up to 256 bytes adds its transfer; VERIFY writes the
-/// retry counter to EEPROM; COMPUTE DIGITAL SIGNATURE (80 2A) and INTERNAL AUTHENTICATE
-/// (88) are RSA-2048 private-key operations, a few hundred milliseconds on card chips.
-pub const CONTACTLESS_LATENCY_MS: [(Option<u8>, u64); 5] =
-    [(None, 6), (Some(0xB0), 14), (Some(0x20), 25), (Some(0x2A), 300), (Some(0x88), 300)];
+/// A real-card timing profile (`fault: { latency: contactless | contact }`): latency added
+/// per command, by INS, so software meets the card at the speed of a real one. The values
+/// are **estimates**, derived below; the spec has no timing data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimingProfile {
+    /// A card on a contactless (ISO/IEC 14443) reader.
+    Contactless,
+    /// A card in a contact (ISO/IEC 7816-3) reader.
+    Contact,
+}
 
-/// The contactless profile's total added latency for a command with this INS: the frame
-/// exchange plus the command's own share.
-pub fn contactless_latency_ms(ins: u8) -> u64 {
-    CONTACTLESS_LATENCY_MS.iter().filter(|(class, _)| class.is_none_or(|c| c == ins)).map(|(_, ms)| ms).sum()
+impl TimingProfile {
+    /// Added latency per INS in ms (`None`: every command, the frame exchange itself).
+    ///
+    /// - Contactless: a short frame each way at 212–424 kbit/s with ISO/IEC 14443-4
+    ///   framing and the reader's polling is some milliseconds (6); READ BINARY of up to
+    ///   256 bytes adds its transfer (14).
+    /// - Contact: the default ATR's TA1 = 13 (Fi 372, Di 4) gives 93 clock cycles per
+    ///   elementary time unit, 23 µs at a reader's usual 4 MHz, about 11 etu a byte under
+    ///   T=1: 0.26 ms a byte. A short command and its answer with T=1 framing are about
+    ///   15 bytes, plus the reader's USB exchange: 5 ms; 256 bytes of READ BINARY add 65.
+    /// - Both: VERIFY writes the retry counter to EEPROM (25 contactless, where the field
+    ///   limits the write current; 12 on contacts); COMPUTE DIGITAL SIGNATURE (80 2A) and
+    ///   INTERNAL AUTHENTICATE (88) are RSA-2048 private-key operations, a few hundred
+    ///   milliseconds on card chips (300; the same chip on either interface).
+    pub const fn table(self) -> &'static [(Option<u8>, u64)] {
+        match self {
+            TimingProfile::Contactless => &[(None, 6), (Some(0xB0), 14), (Some(0x20), 25), (Some(0x2A), 300), (Some(0x88), 300)],
+            TimingProfile::Contact => &[(None, 5), (Some(0xB0), 65), (Some(0x20), 12), (Some(0x2A), 300), (Some(0x88), 300)],
+        }
+    }
+
+    /// The total added latency for a command with this INS: the frame exchange plus the
+    /// command's own share.
+    pub fn added_ms(self, ins: u8) -> u64 {
+        self.table().iter().filter(|(class, _)| class.is_none_or(|c| c == ins)).map(|(_, ms)| ms).sum()
+    }
+
+    /// The name written in a scenario (`contactless`, `contact`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            TimingProfile::Contactless => "contactless",
+            TimingProfile::Contact => "contact",
+        }
+    }
 }
 
 /// The slot as the transport sees it.

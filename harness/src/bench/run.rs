@@ -14,6 +14,7 @@ use super::report::{cores, Distribution, Measurement, Report, Series, Target};
 use super::{peers, scaling, startup, timing};
 use crate::keycache::DirKeyCache;
 use crate::sandbox::{CardSource, Sandbox, SandboxOptions};
+use crate::slot::TimingProfile;
 
 /// What to measure and for how long.
 #[derive(Clone, Debug)]
@@ -76,22 +77,24 @@ pub fn measure(options: &BenchOptions) -> Result<Report> {
         if let Err(e) = start_up(options, &mut report) {
             failed(&mut report, "start-up through pcscd", &e);
         }
-        match timing::contactless(&options.mynasim, if options.smoke { 2 } else { 10 }) {
-            Ok(classes) => {
-                for c in classes {
-                    let name = format!("timing.contactless.{}", c.class.to_lowercase().replace(' ', "_"));
-                    report.add(
-                        Measurement::info(
-                            &name,
-                            &format!("{} delay added by `latency: contactless`, measured through pcscd", c.class),
-                            c.added_ms,
-                            "ms",
-                        )
-                        .against("configured", c.configured_ms),
-                    );
+        for profile in [TimingProfile::Contactless, TimingProfile::Contact] {
+            match timing::profile(&options.mynasim, profile, if options.smoke { 2 } else { 10 }) {
+                Ok(classes) => {
+                    for c in classes {
+                        let name = format!("timing.{}.{}", profile.name(), c.class.to_lowercase().replace(' ', "_"));
+                        report.add(
+                            Measurement::info(
+                                &name,
+                                &format!("{} delay added by `latency: {}`, measured through pcscd", c.class, profile.name()),
+                                c.added_ms,
+                                "ms",
+                            )
+                            .against("configured", c.configured_ms),
+                        );
+                    }
                 }
+                Err(e) => failed(&mut report, &format!("{} timing", profile.name()), &e),
             }
-            Err(e) => failed(&mut report, "contactless timing", &e),
         }
     }
     Ok(report)

@@ -1,5 +1,5 @@
-//! Real-card timing: the `latency: contactless` profile (scenario step `fault`, whose
-//! table of estimates lives in `scenario/steps/fault.rs`) measured through pcscd against
+//! Real-card timing: the `latency: contactless` and `latency: contact` profiles (scenario
+//! step `fault`, whose tables of estimates live in [`crate::slot::TimingProfile`]) measured through pcscd against
 //! what it configures. Two scenarios run the same commands, one with the profile: the
 //! added latency per command class (measured with the profile less without, medians of
 //! the scenario transcript's round trips) against the configured delay.
@@ -10,9 +10,10 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 
 use crate::scenario::result::ScenarioResult;
+use crate::slot::TimingProfile;
 
 /// The command classes measured, by INS; their configured delays are the profile's own
-/// ([`crate::slot::contactless_latency_ms`]).
+/// ([`crate::slot::TimingProfile::added_ms`]).
 pub const CLASSES: [(&str, u8); 4] = [("SELECT", 0xA4), ("READ BINARY", 0xB0), ("VERIFY", 0x20), ("COMPUTE DIGITAL SIGNATURE", 0x2A)];
 
 /// One command class: the configured delay and the measured one.
@@ -26,10 +27,10 @@ pub struct ClassTiming {
     pub added_ms: f64,
 }
 
-fn scenario(rounds: usize, latency: bool) -> String {
+fn scenario(rounds: usize, profile: Option<TimingProfile>) -> String {
     let mut s = String::from("name: timing\nsteps:\n");
-    if latency {
-        s.push_str("  - fault: { latency: contactless }\n");
+    if let Some(profile) = profile {
+        s.push_str(&format!("  - fault: {{ latency: {} }}\n", profile.name()));
     }
     for _ in 0..rounds {
         s.push_str("  - apdu: 00 A4 04 0C 0A D3 92 F0 00 26 01 00 00 00 01\n");
@@ -81,14 +82,14 @@ fn median_of(result: &ScenarioResult, ins: u8) -> f64 {
 }
 
 /// Measures each class over `rounds` repetitions, with and without the profile.
-pub fn contactless(mynasim: &Path, rounds: usize) -> Result<Vec<ClassTiming>> {
-    let plain = run(mynasim, &scenario(rounds, false))?;
-    let slow = run(mynasim, &scenario(rounds, true))?;
+pub fn profile(mynasim: &Path, profile: TimingProfile, rounds: usize) -> Result<Vec<ClassTiming>> {
+    let plain = run(mynasim, &scenario(rounds, None))?;
+    let slow = run(mynasim, &scenario(rounds, Some(profile)))?;
     Ok(CLASSES
         .iter()
         .map(|(class, ins)| ClassTiming {
             class,
-            configured_ms: crate::slot::contactless_latency_ms(*ins) as f64,
+            configured_ms: profile.added_ms(*ins) as f64,
             added_ms: median_of(&slow, *ins) - median_of(&plain, *ins),
         })
         .collect())

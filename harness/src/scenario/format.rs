@@ -25,6 +25,7 @@ use serde_saphyr::Spanned;
 
 use super::matchers::{HexPattern, Pattern, SwPattern};
 use super::template::{Template, TemplateError};
+use crate::slot::TimingProfile;
 
 /// A position in a scenario file (1-based).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, Deserialize)]
@@ -855,8 +856,8 @@ pub struct PinChange {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
-    /// Added latency before each matching answer: a duration, or `contactless` (a timing
-    /// profile of a card on a contactless reader, see [`LatencySpec::Contactless`]).
+    /// Added latency before each matching answer: a duration, or `contactless` / `contact`
+    /// (a real card's timing on that kind of reader, see [`LatencySpec::Profile`]).
     pub latency: Option<LatencySpec>,
     /// Answer this status word instead.
     pub sw: Option<HexPatternValue>,
@@ -889,22 +890,24 @@ pub struct FaultSpec {
 pub enum LatencySpec {
     /// This long before every matching answer.
     Fixed(Duration),
-    /// Per command class, as a card on a contactless (ISO/IEC 14443) reader might take.
-    /// **Estimates**, not measurements (the spec has no timing data): frames at
-    /// 212–424 kbit/s, an on-card RSA-2048 private-key operation of a few hundred
-    /// milliseconds. Public guidance says a phone's whole JPKI read can take 5 s or more
-    /// (デジタル庁, reported by BCN Retail, 2025). The values are in
-    /// `slot.rs` (`CONTACTLESS_LATENCY_MS`).
-    Contactless,
+    /// Per command class, as a card on a contactless (`contactless`) or contact
+    /// (`contact`) reader might take. **Estimates**, not measurements (the spec has no
+    /// timing data), derived in [`TimingProfile::table`]. Public guidance says a phone's
+    /// whole JPKI read can take 5 s or more (デジタル庁, reported by BCN Retail, 2025).
+    Profile(TimingProfile),
 }
 
 impl TryFrom<String> for LatencySpec {
     type Error = String;
     fn try_from(s: String) -> Result<LatencySpec, String> {
-        if s.trim() == "contactless" {
-            return Ok(LatencySpec::Contactless);
+        for profile in [TimingProfile::Contactless, TimingProfile::Contact] {
+            if s.trim() == profile.name() {
+                return Ok(LatencySpec::Profile(profile));
+            }
         }
-        DurationValue::try_from(s).map(|d| LatencySpec::Fixed(d.0)).map_err(|e| format!("{e}, or `contactless`"))
+        DurationValue::try_from(s)
+            .map(|d| LatencySpec::Fixed(d.0))
+            .map_err(|e| format!("{e}, or `contactless` or `contact` (a real card's timing)"))
     }
 }
 
@@ -1314,8 +1317,8 @@ fn validate_fault(f: &FaultSpec) -> Result<(), String> {
             return Err("a fault's sw is an exact status word such as 6F00, without `x`".into());
         }
     }
-    if f.latency == Some(LatencySpec::Contactless) && f.matches.is_some() {
-        return Err("`latency: contactless` sets its own latency per command; give a duration to use `match`".into());
+    if let (Some(LatencySpec::Profile(profile)), Some(_)) = (f.latency, &f.matches) {
+        return Err(format!("`latency: {}` sets its own latency per command; give a duration to use `match`", profile.name()));
     }
     if (f.matches.is_some() || f.count.is_some()) && (f.drop_connection || f.kill_pcscd || f.clear) {
         return Err("`match` and `count` go with latency, sw and tear".into());

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::scenario::format::{FaultSpec, LatencySpec};
 use crate::scenario::result::Failure;
 use crate::scenario::runner::Context;
-use crate::slot::{CommandMatch, Fault, FaultKind, CONTACTLESS_LATENCY_MS};
+use crate::slot::{CommandMatch, Fault, FaultKind};
 
 pub(super) fn run(cx: &mut Context<'_>, spec: &FaultSpec, card: usize) -> Result<(), Failure> {
     let slot = cx.cards[card].slot.clone();
@@ -27,8 +27,8 @@ pub(super) fn run(cx: &mut Context<'_>, spec: &FaultSpec, card: usize) -> Result
         Some(p) if p.0.len() == 1 => CommandMatch::Ins(p.0.bytes_or_zero()[0]),
         Some(p) => CommandMatch::Prefix(p.0.nibbles().to_vec()),
     };
-    if spec.latency == Some(LatencySpec::Contactless) {
-        for (ins, millis) in CONTACTLESS_LATENCY_MS {
+    if let Some(LatencySpec::Profile(profile)) = spec.latency {
+        for &(ins, millis) in profile.table() {
             let matches = ins.map_or(CommandMatch::Any, CommandMatch::Ins);
             slot.add_fault(Fault { kind: FaultKind::Latency(Duration::from_millis(millis)), matches, remaining: spec.count });
         }

@@ -3,6 +3,7 @@
 //! pcscd sandboxes. The card core itself never does I/O.
 
 pub mod bench;
+pub mod control;
 pub mod export;
 pub mod keycache;
 pub mod load;

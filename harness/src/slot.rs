@@ -1,7 +1,8 @@
 //! A card in a reader slot, shared between the transport that serves it and whoever
-//! controls it from outside (a scenario now; live control later): insert and remove it,
-//! reload it from its profile, read its state, and inject transport faults (latency,
-//! status-word overrides, tear-out).
+//! controls it from outside (a scenario's steps, the control server): insert and remove
+//! it, reload it from its profile, read and change its state, and inject transport faults
+//! (latency, status-word overrides, tear-out). What happens in the slot goes to its
+//! [`Events`] stream, built only while someone watches.
 //!
 //! Faults act where a real reader's would: between the card and the wire. A status word
 //! override that is "not executed" answers without the card seeing the command; an
@@ -11,11 +12,20 @@
 
 use std::net::TcpStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::load::LoadedCard;
-use crate::vpcd::{Delivery, VirtualCard};
+use mynasim_simulator::decode::Decoder;
+use mynasim_simulator::pins::PinRecord;
 use mynasim_simulator::power::PowerEvent;
+use zeroize::Zeroizing;
+
+use crate::control::events::Events;
+use crate::control::protocol::{CardState, Event};
+use crate::control::status::card_state;
+use crate::load::LoadedCard;
+use crate::scenario::format::{FaultSpec, LatencySpec, PinName};
+use crate::scenario::matchers::HexPattern;
+use crate::vpcd::{Delivery, VirtualCard};
 
 /// Which commands a fault applies to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,8 +34,8 @@ pub enum CommandMatch {
     Any,
     /// Commands with this INS byte.
     Ins(u8),
-    /// Commands starting with these bytes (`None` nibbles match anything).
-    Prefix(Vec<Option<u8>>),
+    /// Commands starting with these bytes (`x` nibbles match anything).
+    Prefix(HexPattern),
 }
 
 impl CommandMatch {
@@ -34,13 +44,26 @@ impl CommandMatch {
         match self {
             CommandMatch::Any => true,
             CommandMatch::Ins(ins) => apdu.get(1) == Some(ins),
-            CommandMatch::Prefix(nibbles) => {
-                apdu.len() * 2 >= nibbles.len()
-                    && nibbles.iter().enumerate().all(|(i, n)| {
-                        let byte = apdu[i / 2];
-                        n.is_none_or(|n| n == if i % 2 == 0 { byte >> 4 } else { byte & 0xF })
-                    })
-            }
+            CommandMatch::Prefix(pattern) => pattern.matches_prefix(apdu),
+        }
+    }
+
+    /// A scenario's or a control request's `match`: one byte is an INS, more a prefix.
+    pub fn of(pattern: Option<&HexPattern>) -> CommandMatch {
+        match pattern {
+            None => CommandMatch::Any,
+            Some(p) if p.len() == 1 => CommandMatch::Ins(p.bytes_or_zero()[0]),
+            Some(p) => CommandMatch::Prefix(p.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for CommandMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandMatch::Any => f.write_str("every command"),
+            CommandMatch::Ins(ins) => write!(f, "INS {ins:02X}"),
+            CommandMatch::Prefix(p) => write!(f, "commands {p}"),
         }
     }
 }
@@ -72,6 +95,44 @@ pub struct Fault {
     pub remaining: Option<u32>,
 }
 
+/// `latency 300ms on INS 2A`, `answer 6A82 without executing on every command (1 more)`.
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            FaultKind::Latency(d) => write!(f, "latency {}", humantime::format_duration(*d))?,
+            FaultKind::Sw { sw, executed } => {
+                write!(f, "answer {:02X}{:02X} {}", sw[0], sw[1], if *executed { "after executing" } else { "without executing" })?
+            }
+            FaultKind::Tear => f.write_str("tear out after executing")?,
+        }
+        write!(f, " on {}", self.matches)?;
+        match self.remaining {
+            Some(n) => write!(f, " ({n} more)"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How many tries a PIN change leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tries {
+    /// Exactly this many (0 blocks the PIN).
+    Exactly(u8),
+    /// All of them (an office or kiosk reset, an unlock).
+    All,
+}
+
+/// A change to one PIN from outside the card (a scenario's `set`, a control request).
+#[derive(Clone, Debug)]
+pub struct PinChange {
+    /// Which PIN.
+    pub pin: PinName,
+    /// Tries left afterwards (`None`: unchanged).
+    pub tries: Option<Tries>,
+    /// A new value (`None`: unchanged).
+    pub value: Option<Zeroizing<String>>,
+}
+
 struct SlotState {
     card: LoadedCard,
     inserted: bool,
@@ -80,6 +141,27 @@ struct SlotState {
     connection: Option<TcpStream>,
     /// Counts connections to vpcd (a new one after every insertion or reconnect).
     connections: u64,
+    /// The state last sent to watchers, to send only changes.
+    last_sent: Option<CardState>,
+}
+
+impl SlotState {
+    fn card_state(&self) -> CardState {
+        card_state(&self.card, self.inserted, self.connection.is_some(), &self.faults)
+    }
+
+    /// The state, if watched and different from what watchers saw last.
+    fn changed_state(&mut self, events: &Events) -> Option<CardState> {
+        if !events.is_watched() {
+            return None;
+        }
+        let now = self.card_state();
+        if self.last_sent.as_ref() == Some(&now) {
+            return None;
+        }
+        self.last_sent = Some(now.clone());
+        Some(now)
+    }
 }
 
 /// A shared card slot (cheap to clone: all clones are one slot).
@@ -87,6 +169,7 @@ struct SlotState {
 pub struct Slot {
     inner: Arc<(Mutex<SlotState>, Condvar)>,
     name: String,
+    events: Events,
 }
 
 impl std::fmt::Debug for Slot {
@@ -105,11 +188,39 @@ pub enum Answer {
 }
 
 impl Slot {
-    /// A slot holding `card`, inserted.
+    /// A slot holding `card`, inserted, that nobody watches.
     pub fn new(card: LoadedCard) -> Slot {
         let name = card.name.clone();
-        let state = SlotState { card, inserted: true, faults: Vec::new(), connection: None, connections: 0 };
-        Slot { inner: Arc::new((Mutex::new(state), Condvar::new())), name }
+        Slot::watched(card, name, Events::new())
+    }
+
+    /// A slot holding `card`, inserted, named `name` in `events`.
+    pub fn watched(card: LoadedCard, name: String, events: Events) -> Slot {
+        let state = SlotState { card, inserted: true, faults: Vec::new(), connection: None, connections: 0, last_sent: None };
+        Slot { inner: Arc::new((Mutex::new(state), Condvar::new())), name, events }
+    }
+
+    /// The card's name in logs and events.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The card's changing state, as the control protocol shows it.
+    pub fn state(&self) -> CardState {
+        self.lock().card_state()
+    }
+
+    /// Tells watchers the state if it changed.
+    fn publish_state(&self) {
+        if let Some(state) = self.lock().changed_state(&self.events) {
+            self.events.publish(&Event::State { card: self.name.clone(), state });
+        }
+    }
+
+    fn publish(&self, event: impl FnOnce(String) -> Event) {
+        if self.events.is_watched() {
+            self.events.publish(&event(self.name.clone()));
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, SlotState> {
@@ -124,10 +235,104 @@ impl Slot {
 
     /// Changes the card under the lock and persists its state if it changed.
     pub fn modify_card<T>(&self, f: impl FnOnce(&mut LoadedCard) -> T) -> Result<T, crate::load::LoadError> {
-        let mut state = self.lock();
-        let out = f(&mut state.card);
-        state.card.save_if_changed()?;
+        let out = {
+            let mut state = self.lock();
+            let out = f(&mut state.card);
+            state.card.save_if_changed()?;
+            out
+        };
+        self.publish_state();
         Ok(out)
+    }
+
+    /// Changes PINs as the issuer does from outside the card, all or none, durable when
+    /// this returns. Errors say what to write instead.
+    pub fn change_pins(&self, changes: &[PinChange]) -> Result<(), String> {
+        self.modify_card(|loaded| -> Result<(), String> {
+            let mut records = Vec::new();
+            for change in changes {
+                let pin = change.pin;
+                let old = loaded.card.pin(pin.id()).clone();
+                let value = match &change.value {
+                    Some(v) if !pin.id().format().accepts(v.as_bytes()) => {
+                        return Err(format!(
+                            "{:?} is not a valid value for the {} PIN: it must be {}",
+                            v.as_str(),
+                            pin.as_str(),
+                            pin.id().format().describe()
+                        ))
+                    }
+                    Some(v) => Zeroizing::new(v.as_bytes().to_vec()),
+                    None => old.value.clone(),
+                };
+                let remaining = match change.tries {
+                    Some(Tries::All) => old.max_tries,
+                    Some(Tries::Exactly(n)) if n > old.max_tries => {
+                        return Err(format!("the {} PIN has at most {} tries, not {n}", pin.as_str(), old.max_tries))
+                    }
+                    Some(Tries::Exactly(n)) => n,
+                    None => old.remaining,
+                };
+                records.push((pin, PinRecord { value, max_tries: old.max_tries, remaining }));
+            }
+            for (pin, record) in records {
+                loaded.card.set_pin(pin.id(), record);
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("cannot save the card's state: {e}"))?
+    }
+
+    /// Adds the fault a scenario's `fault` step or a control request describes, or clears
+    /// the faults, or cuts the vpcd connection. (`kill_pcscd` is the caller's: the slot
+    /// has no pcscd.)
+    pub fn inject_fault(&self, spec: &FaultSpec) {
+        if spec.clear {
+            self.clear_faults();
+            return;
+        }
+        if spec.drop_connection {
+            self.drop_connection();
+            return;
+        }
+        let matches = CommandMatch::of(spec.matches.as_ref().map(|p| &p.0));
+        let faults: Vec<Fault> = match spec.latency {
+            Some(LatencySpec::Profile(profile)) => profile
+                .table()
+                .iter()
+                .map(|&(ins, millis)| Fault {
+                    kind: FaultKind::Latency(Duration::from_millis(millis)),
+                    matches: ins.map_or(CommandMatch::Any, CommandMatch::Ins),
+                    remaining: spec.count,
+                })
+                .collect(),
+            Some(LatencySpec::Fixed(latency)) => vec![Fault { kind: FaultKind::Latency(latency), matches, remaining: spec.count }],
+            None => {
+                let kind = match &spec.sw {
+                    Some(sw) => {
+                        let bytes = sw.0.bytes_or_zero();
+                        FaultKind::Sw { sw: [bytes[0], bytes[1]], executed: spec.executed }
+                    }
+                    None => FaultKind::Tear,
+                };
+                vec![Fault { kind, matches, remaining: spec.count.or(Some(1)) }]
+            }
+        };
+        self.lock().faults.extend(faults);
+        self.publish_state();
+    }
+
+    /// A power event on the card alone, unseen by pcscd (a control request's warm reset
+    /// or power glitch).
+    pub fn power(&self, event: PowerEvent) {
+        self.lock().card.card.power(event);
+        self.publish(|card| Event::Power { card, what: power_name(event).to_owned() });
+        self.publish_state();
+    }
+
+    /// Tells watchers a control request changed the card.
+    pub fn announce(&self, done: &str) {
+        self.publish(|card| Event::Control { card, done: done.to_owned() });
     }
 
     /// Puts another card in the slot (removing the current one first if inserted).
@@ -143,13 +348,17 @@ impl Slot {
     /// Pulls the card out: the vpcd connection closes, and stays closed until [`Slot::insert`].
     pub fn remove(&self) {
         tracing::debug!(card = %self.name, "removed from the reader");
-        let mut state = self.lock();
-        state.inserted = false;
-        state.card.card.power(PowerEvent::Off);
-        if let Some(connection) = state.connection.take() {
-            let _ = connection.shutdown(std::net::Shutdown::Both);
+        {
+            let mut state = self.lock();
+            state.inserted = false;
+            state.card.card.power(PowerEvent::Off);
+            if let Some(connection) = state.connection.take() {
+                let _ = connection.shutdown(std::net::Shutdown::Both);
+            }
+            self.inner.1.notify_all();
         }
-        self.inner.1.notify_all();
+        self.publish(|card| Event::Removed { card });
+        self.publish_state();
     }
 
     /// Puts the card back.
@@ -157,6 +366,8 @@ impl Slot {
         tracing::debug!(card = %self.name, "inserted");
         self.lock().inserted = true;
         self.inner.1.notify_all();
+        self.publish(|card| Event::Inserted { card });
+        self.publish_state();
     }
 
     /// Cuts the vpcd connection without removing the card (it reconnects).
@@ -164,6 +375,7 @@ impl Slot {
         if let Some(connection) = self.lock().connection.take() {
             let _ = connection.shutdown(std::net::Shutdown::Both);
         }
+        self.publish_state();
     }
 
     /// Whether the card is in the reader.
@@ -184,6 +396,7 @@ impl Slot {
     /// Removes every fault.
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
+        self.publish_state();
     }
 
     /// The faults in force.
@@ -211,8 +424,16 @@ impl Slot {
     fn answer(&self, apdu: &[u8], response: &mut Vec<u8>) -> Delivery {
         let mut latency = Duration::ZERO;
         let mut delivery = Delivery::Send;
+        // Watched: the command named at the card's own selection, before it runs.
+        let mut watched: Option<(Instant, Decoder, String)> = None;
+        let changed;
         {
             let mut state = self.lock();
+            if self.events.is_watched() {
+                let mut decoder = Decoder::at(&state.card.card);
+                let name = decoder.command(apdu);
+                watched = Some((Instant::now(), decoder, name));
+            }
             let mut override_sw = None;
             let mut execute = true;
             let mut tear = false;
@@ -241,18 +462,35 @@ impl Slot {
             if tear {
                 delivery = Delivery::TearOut;
             }
+            changed = if watched.is_some() { state.changed_state(&self.events) } else { None };
         }
         if !latency.is_zero() {
             std::thread::sleep(latency);
+        }
+        if let Some((started, mut decoder, name)) = watched {
+            let torn = delivery == Delivery::TearOut;
+            self.events.publish(&Event::Apdu {
+                card: self.name.clone(),
+                at_ms: unix_millis(),
+                command: crate::transcript::command(apdu).trim_start_matches("> ").to_owned(),
+                name,
+                response: (!torn).then(|| crate::scenario::template::hex(response)),
+                meaning: (!torn).then(|| decoder.response(response)),
+                micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            });
+            if let Some(state) = changed {
+                self.events.publish(&Event::State { card: self.name.clone(), state });
+            }
         }
         delivery
     }
 
     /// Serves this slot to the vpcd at `addr` until the process ends: connects while the
     /// card is inserted, reconnects after drops.
-    pub fn serve(&self, addr: &str, socket_fix: bool) -> std::io::Result<()> {
+    /// `ready` is created once connected (see [`crate::vpcd::serve`]).
+    pub fn serve(&self, addr: &str, ready: Option<&std::path::Path>, socket_fix: bool) -> std::io::Result<()> {
         let mut handle = SlotCard { slot: self.clone() };
-        crate::vpcd::serve(&mut handle, addr, None, socket_fix)
+        crate::vpcd::serve(&mut handle, addr, ready, socket_fix)
     }
 }
 
@@ -303,6 +541,19 @@ impl TimingProfile {
     }
 }
 
+/// `power off`, `power on`, `warm reset`.
+fn power_name(event: PowerEvent) -> &'static str {
+    match event {
+        PowerEvent::Off => "power off",
+        PowerEvent::On => "power on",
+        PowerEvent::WarmReset => "warm reset",
+    }
+}
+
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// The slot as the transport sees it.
 struct SlotCard {
     slot: Slot,
@@ -318,7 +569,7 @@ impl VirtualCard for SlotCard {
     }
 
     fn power(&mut self, event: PowerEvent) {
-        self.slot.lock().card.card.power(event);
+        self.slot.power(event);
     }
 
     fn process(&mut self, apdu: &[u8], response: &mut Vec<u8>) -> Delivery {
@@ -337,12 +588,16 @@ impl VirtualCard for SlotCard {
     }
 
     fn connected(&mut self, stream: &TcpStream) {
-        let mut state = self.slot.lock();
-        state.connections += 1;
-        state.connection = stream.try_clone().ok();
-        if !state.inserted {
-            // Removed while connecting: cut it at once.
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+        {
+            let mut state = self.slot.lock();
+            state.connections += 1;
+            state.connection = stream.try_clone().ok();
+            if !state.inserted {
+                // Removed while connecting: cut it at once.
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
         }
+        self.slot.publish(|card| Event::Connected { card });
+        self.slot.publish_state();
     }
 }

@@ -27,6 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Commands {
     Serve(cli::serve::Args),
+    Ctl(cli::ctl::Args),
     Run(cli::run::Args),
     Inspect(cli::inspect::Args),
     Export(cli::export::Args),
@@ -88,6 +89,7 @@ fn dispatch(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Commands::Serve(args) => cli::serve::run(args, &cli.log),
+        Commands::Ctl(args) => cli::ctl::run(args),
         Commands::Run(args) => cli::run::run(args),
         Commands::Inspect(args) => cli::inspect::run(args),
         Commands::Export(args) => cli::export::run(args),

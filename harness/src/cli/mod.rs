@@ -16,6 +16,7 @@ macro_rules! outln {
 
 pub mod apdu;
 pub mod bench;
+pub mod ctl;
 pub mod export;
 pub mod inspect;
 pub mod pcsc_status;

@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use mynasim_harness::control::discover::{self, Registration};
+use mynasim_harness::control::server::{ControlServer, Controller};
 use mynasim_harness::keycache::DirKeyCache;
 use mynasim_harness::load::load_card;
-use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxLogs, SandboxOptions};
+use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxLogs, SandboxOptions, DEFAULT_PROFILE};
 use mynasim_harness::vpcd;
 
 use super::pcsc_status::wait_for_cards;
@@ -15,9 +17,13 @@ use super::pcsc_status::wait_for_cards;
 /// System mode connects card n to the vpcd slot at 127.0.0.1:35963+n (Debian's vpcd
 /// listens there by default). Private mode starts an isolated pcscd and prints the
 /// PCSCLITE_CSOCK_NAME to export; clients then see only these cards.
+///
+/// Either way, `mynasim ctl` changes and watches the running cards (lock a PIN, pull the
+/// card, add latency, see the APDUs) through a control socket, found by itself when one
+/// serve runs.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Card profiles (YAML); none = one default card.
+    /// Card profiles (YAML); none = one default card (`@default` names it among others).
     profiles: Vec<PathBuf>,
     /// Start a private pcscd in its own mount and network namespace.
     #[arg(long)]
@@ -32,7 +38,12 @@ pub struct Args {
     /// error.
     #[arg(long, value_name = "FILE", requires = "private")]
     log_file: Option<PathBuf>,
-    /// Create this file once pcscd has powered the card (used by the sandbox).
+    /// The control socket for `mynasim ctl` (mode 0600). Default: `serve-<pid>.sock` in
+    /// $XDG_RUNTIME_DIR/mynasim (or <temp>/mynasim-<uid>), where `ctl` looks.
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
+    /// Create this file once pcscd has powered the card (used by the sandbox); `{slot}`
+    /// becomes each card's slot number.
     #[arg(long, hide = true)]
     ready_file: Option<PathBuf>,
     /// Serve a trivial card answering 90 00 to everything (benchmark baseline).
@@ -66,9 +77,9 @@ pub fn run(args: Args, log: &str) -> Result<()> {
         .exit();
     }
     if args.private {
-        serve_private(args.profiles, args.transcript, args.log_file, log)
+        serve_private(args.profiles, args.transcript, args.log_file, args.control, log)
     } else {
-        serve_system(args.profiles, &args.vpcd, args.ready_file, args.null_card, !args.no_socket_fix)
+        serve_system(args.profiles, &args.vpcd, args.ready_file, args.null_card, !args.no_socket_fix, args.control)
     }
 }
 
@@ -79,28 +90,59 @@ fn on_termination(on_signal: impl FnMut() + Send + 'static) -> Result<()> {
     ctrlc::set_handler(on_signal).context("cannot install the signal handler")
 }
 
-fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>, null_card: bool, socket_fix: bool) -> Result<()> {
+fn serve_system(
+    profiles: Vec<PathBuf>,
+    vpcd: &str,
+    ready_file: Option<PathBuf>,
+    null_card: bool,
+    socket_fix: bool,
+    control: Option<PathBuf>,
+) -> Result<()> {
     let (host, port) = vpcd.rsplit_once(':').context("--vpcd must be HOST:PORT")?;
     let port: u16 = port.parse().context("--vpcd port must be a number")?;
-    let profiles: Vec<Option<PathBuf>> = if profiles.is_empty() { vec![None] } else { profiles.into_iter().map(Some).collect() };
-    let mut cache = DirKeyCache::default_location();
-    let mut cards: Vec<Box<dyn vpcd::VirtualCard + Send>> = Vec::new();
+    // Card n's ready file: `{slot}` is its vpcd slot (port - 35963).
+    let ready = |n: usize| {
+        let slot = usize::from(port.saturating_sub(vpcd::FIRST_PORT)) + n;
+        ready_file.as_ref().map(|p| PathBuf::from(p.display().to_string().replace("{slot}", &slot.to_string())))
+    };
     if null_card {
-        cards.push(Box::new(vpcd::NullCard));
-    } else {
-        for profile in &profiles {
-            cards.push(Box::new(load_card(profile.as_deref(), &mut cache)?));
-        }
+        on_termination(|| std::process::exit(0))?;
+        let addr = format!("{host}:{port}");
+        return Ok(vpcd::serve(&mut vpcd::NullCard, &addr, ready(0).as_deref(), socket_fix)?);
     }
-    let count = cards.len();
+    let profiles: Vec<Option<PathBuf>> = if profiles.is_empty() {
+        vec![None]
+    } else {
+        profiles.into_iter().map(|p| Some(p).filter(|p| p.as_os_str() != DEFAULT_PROFILE)).collect()
+    };
+    let mut cache = DirKeyCache::default_location();
+    let mut cards = Vec::new();
+    for profile in profiles {
+        let card = load_card(profile.as_deref(), &mut cache)?;
+        let profile = profile.map(std::path::absolute).transpose()?;
+        cards.push((card, profile));
+    }
+    let controller = std::sync::Arc::new(Controller::new(cards));
+    let control = match control {
+        Some(path) => path,
+        None => discover::own_entry().context("cannot create the folder for the control socket")?,
+    };
+    let server = ControlServer::start(std::sync::Arc::clone(&controller), &control)
+        .with_context(|| format!("cannot listen on the control socket {}", control.display()))?;
     // Each command's state is on disk before its answer leaves, so stopping at any moment
-    // loses nothing.
-    on_termination(|| std::process::exit(0))?;
+    // loses nothing; only the control socket is to be removed.
+    let socket = server.path().to_path_buf();
+    on_termination(move || {
+        let _ = std::fs::remove_file(&socket);
+        std::process::exit(0)
+    })?;
+    let slots = controller.slots();
+    let count = slots.len();
     let mut threads = Vec::new();
-    for (n, mut card) in cards.into_iter().enumerate() {
+    for (n, slot) in slots.into_iter().enumerate() {
         let addr = format!("{host}:{}", port + n as u16);
-        let ready = ready_file.clone();
-        threads.push(std::thread::spawn(move || vpcd::serve(card.as_mut(), &addr, ready.as_deref(), socket_fix)));
+        let ready = ready(n);
+        threads.push(std::thread::spawn(move || slot.serve(&addr, ready.as_deref(), socket_fix)));
     }
     if ready_file.is_none() {
         // Standing alone (not inside a sandbox): say when clients can use the cards.
@@ -108,6 +150,7 @@ fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>,
             Ok(readers) => outln!("ready: {} in {}", if count == 1 { "card" } else { "cards" }, readers.join(", ")),
             Err(e) => eprintln!("mynasim: {e:#} (the cards keep waiting for vpcd)"),
         }
+        outln!("# control: mynasim ctl status (socket {})", server.path().display());
     }
     for thread in threads {
         match thread.join() {
@@ -115,10 +158,17 @@ fn serve_system(profiles: Vec<PathBuf>, vpcd: &str, ready_file: Option<PathBuf>,
             Err(_) => anyhow::bail!("a card thread panicked"),
         }
     }
+    drop(server);
     Ok(())
 }
 
-fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log_file: Option<PathBuf>, log: &str) -> Result<()> {
+fn serve_private(
+    profiles: Vec<PathBuf>,
+    transcript: Option<PathBuf>,
+    log_file: Option<PathBuf>,
+    control: Option<PathBuf>,
+    log: &str,
+) -> Result<()> {
     let mut options = SandboxOptions::new(std::env::current_exe().context("cannot find the mynasim binary")?);
     options.logs = match log_file {
         Some(path) => SandboxLogs::File(std::path::absolute(path)?),
@@ -147,8 +197,13 @@ fn serve_private(profiles: Vec<PathBuf>, transcript: Option<PathBuf>, log_file: 
     })?;
     options.cancel = Some(cancel);
     let sandbox = Sandbox::start(&options)?;
+    let socket = sandbox.control_socket().context("the sandbox's cards opened no control socket")?;
+    // `ctl` finds this serve by its entry in the runtime folder, and by --control PATH.
+    let _registration = Registration::link(&socket).context("cannot register the control socket")?;
+    let _named = control.map(|path| Registration::link_at(&path, &socket)).transpose().context("cannot create the --control link")?;
     outln!("export PCSCLITE_CSOCK_NAME={}", sandbox.socket().display());
     outln!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.cards.len());
+    outln!("# control: mynasim ctl status (socket {})", socket.display());
     // Until a signal, or until part of the sandbox dies (which ends it): then say which.
     loop {
         match rx.recv_timeout(std::time::Duration::from_millis(100)) {

@@ -24,16 +24,22 @@ use serde::{Deserialize, Serialize};
 pub struct InitPlan {
     /// The `mynasim` binary.
     pub mynasim: PathBuf,
-    /// One per card, in slot order.
+    /// The card servers, in slot order.
     pub cards: Vec<CardPlan>,
 }
 
-/// How one slot's card is served.
+/// How one slot's card, or consecutive slots' cards, are served.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CardPlan {
-    /// `mynasim serve` with these arguments (without `--vpcd` and `--ready-file`).
-    Serve(Vec<String>),
+    /// One `mynasim serve` for `slots` consecutive slots, with these arguments (without
+    /// `--vpcd` and `--ready-file`).
+    Serve {
+        /// Its arguments.
+        args: Vec<String>,
+        /// How many slots (one card each) it serves.
+        slots: usize,
+    },
     /// Another program (a peer's virtual card, e.g. vsmartcard's `vicc`): `{port}` in its
     /// arguments becomes the slot's vpcd port. It writes no ready file, so PID 1 writes it
     /// once the program has started; the sandbox then waits for pcscd to show the card.
@@ -48,6 +54,10 @@ pub enum CardPlan {
 /// The plan's file in the sandbox folder.
 pub const PLAN_FILE: &str = "init.json";
 
+/// The ready file of each slot in the sandbox folder, `{slot}` its number: written once
+/// the card is connected to vpcd.
+pub const READY_FILE: &str = "ready-{slot}";
+
 enum Request {
     RestartPcscd,
     Quit,
@@ -59,15 +69,20 @@ pub fn run(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot read {}: {e}", dir.join(PLAN_FILE).display()))
         .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("bad {PLAN_FILE}: {e}")))?;
     let mut children: Vec<(String, Child)> = Vec::new();
-    for (n, card) in plan.cards.iter().enumerate() {
+    let mut n = 0;
+    for card in &plan.cards {
         let ready = dir.join(format!("ready-{n}"));
+        let (name, slots) = match card {
+            CardPlan::Serve { slots, .. } if *slots > 1 => (format!("the server of cards {n}-{}", n + slots - 1), *slots),
+            _ => (format!("card {n}"), 1),
+        };
         let child = match card {
-            CardPlan::Serve(args) => Command::new(&plan.mynasim)
+            CardPlan::Serve { args, .. } => Command::new(&plan.mynasim)
                 .arg("serve")
                 .arg("--vpcd")
                 .arg(format!("127.0.0.1:{}", super::card_port(n)))
                 .arg("--ready-file")
-                .arg(&ready)
+                .arg(dir.join(READY_FILE))
                 .args(args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -88,7 +103,8 @@ pub fn run(dir: &Path) -> Result<(), String> {
                 child
             }
         };
-        children.push((format!("card {n}"), child));
+        children.push((name, child));
+        n += slots;
     }
     let mut pcscd = spawn_pcscd(dir)?;
     let (tx, commands) = mpsc::channel();

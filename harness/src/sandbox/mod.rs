@@ -176,6 +176,11 @@ pub struct Sandbox {
     logs: SandboxLogs,
 }
 
+/// The control socket of the sandbox's profile cards, in its folder.
+const CONTROL_SOCKET: &str = "control.sock";
+/// What `mynasim serve` takes for the built-in default card among profile paths.
+pub const DEFAULT_PROFILE: &str = "@default";
+
 /// The file naming a sandbox folder's owner (to clean up after owners that died).
 const OWNER_FILE: &str = "owner.pid";
 /// The prefix of sandbox folders in the temp folder.
@@ -209,22 +214,42 @@ impl Sandbox {
         // indexed by slot number alone (`ctx[Lun & 0xffff]`), so a second entry in the
         // same pcscd overwrites the first one's slots: two cards per pcscd is the limit.
         fs::write(conf.join("vpcd"), vpcd_reader_conf()).doing("cannot write the vpcd reader configuration")?;
-        let mut cards = Vec::new();
+        // Consecutive profile cards share one server, whose control socket is the
+        // sandbox's ([`Sandbox::control_socket`]).
+        let mut cards: Vec<init::CardPlan> = Vec::new();
+        let mut grouped = false;
         for source in &options.cards {
             let mut args = options.serve_args.clone();
             match source {
                 CardSource::Null => args.push("--null-card".to_owned()),
-                CardSource::Profile(None) => {}
-                CardSource::Profile(Some(p)) => {
-                    let absolute = fs::canonicalize(p).map_err(|source| SandboxError::Profile { path: p.clone(), source })?;
-                    args.push(absolute.display().to_string());
+                CardSource::Profile(profile) => {
+                    let profile = match profile {
+                        None => DEFAULT_PROFILE.to_owned(),
+                        Some(p) => {
+                            fs::canonicalize(p).map_err(|source| SandboxError::Profile { path: p.clone(), source })?.display().to_string()
+                        }
+                    };
+                    if let Some(init::CardPlan::Serve { args, slots }) = cards.last_mut().filter(|_| grouped) {
+                        args.push(profile);
+                        *slots += 1;
+                        continue;
+                    }
+                    if cards.iter().all(|c| !matches!(c, init::CardPlan::Serve { args, .. } if args.iter().any(|a| a == "--control"))) {
+                        args.extend(["--control".to_owned(), dir.path().join(CONTROL_SOCKET).display().to_string()]);
+                    }
+                    args.push(profile);
+                    cards.push(init::CardPlan::Serve { args, slots: 1 });
+                    grouped = true;
+                    continue;
                 }
                 CardSource::Program { argv, env } => {
                     cards.push(init::CardPlan::Program { argv: argv.clone(), env: env.clone() });
+                    grouped = false;
                     continue;
                 }
             }
-            cards.push(init::CardPlan::Serve(args));
+            cards.push(init::CardPlan::Serve { args, slots: 1 });
+            grouped = false;
         }
         let plan = init::InitPlan { mynasim: options.mynasim.clone(), cards };
         let plan =
@@ -370,6 +395,12 @@ impl Sandbox {
     /// The value for `PCSCLITE_CSOCK_NAME`.
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("pcscd/pcscd.comm")
+    }
+
+    /// The control socket of the sandbox's profile cards (`mynasim ctl --control`), if it
+    /// serves any.
+    pub fn control_socket(&self) -> Option<PathBuf> {
+        Some(self.dir.path().join(CONTROL_SOCKET)).filter(|p| p.exists())
     }
 
     /// The sandbox folder (logs, reader configuration).

@@ -199,9 +199,15 @@ impl TryFrom<String> for SwExpect {
 }
 
 /// A hex pattern with `x` wildcards (`30 82 xx xx`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct HexPatternValue(pub HexPattern);
+
+impl From<HexPatternValue> for String {
+    fn from(value: HexPatternValue) -> String {
+        value.0.to_string()
+    }
+}
 
 impl TryFrom<String> for HexPatternValue {
     type Error = String;
@@ -852,41 +858,50 @@ pub struct PinChange {
     pub value: Option<TextTemplate>,
 }
 
-/// A transport fault, or `clear`.
-#[derive(Clone, Debug, Deserialize)]
+/// A transport fault, or `clear` (a scenario's `fault` step, a control `fault` request).
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     /// Added latency before each matching answer: a duration, or `contactless` / `contact`
     /// (a real card's timing on that kind of reader, see [`LatencySpec::Profile`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencySpec>,
     /// Answer this status word instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sw: Option<HexPatternValue>,
     /// With `sw`: the card executes the command, the answer is lost and replaced
     /// (default false: the command is not executed).
     #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub executed: bool,
     /// Pull the card out after the matching command took effect, before its answer.
     #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tear: bool,
     /// Close the vpcd connection now (the card reconnects, as after a glitch).
     #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub drop_connection: bool,
     /// Kill pcscd now (it is not restarted: clients see the service gone).
     #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub kill_pcscd: bool,
     /// Remove every fault.
     #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub clear: bool,
     /// Which commands: an INS byte (`2A`) or an APDU pattern (`00 20 xx 80`).
     #[serde(rename = "match")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub matches: Option<HexPatternValue>,
     /// For how many matching commands (default: 1 for sw and tear, all for latency).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
 }
 
 /// Latency added by a fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum LatencySpec {
     /// This long before every matching answer.
     Fixed(Duration),
@@ -895,6 +910,15 @@ pub enum LatencySpec {
     /// timing data), derived in [`TimingProfile::table`]. Public guidance says a phone's
     /// whole JPKI read can take 5 s or more (デジタル庁, reported by BCN Retail, 2025).
     Profile(TimingProfile),
+}
+
+impl From<LatencySpec> for String {
+    fn from(value: LatencySpec) -> String {
+        match value {
+            LatencySpec::Fixed(d) => humantime::format_duration(d).to_string(),
+            LatencySpec::Profile(profile) => profile.name().to_owned(),
+        }
+    }
 }
 
 impl TryFrom<String> for LatencySpec {
@@ -1299,7 +1323,7 @@ fn validate_set(set: &SetAction) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_fault(f: &FaultSpec) -> Result<(), String> {
+pub(crate) fn validate_fault(f: &FaultSpec) -> Result<(), String> {
     let kinds = [f.latency.is_some(), f.sw.is_some(), f.tear, f.drop_connection, f.kill_pcscd, f.clear];
     if kinds.iter().filter(|k| **k).count() != 1 {
         return Err("a fault step sets one of: latency, sw, tear, drop_connection, kill_pcscd, clear".into());
@@ -1356,4 +1380,15 @@ fn validate_verify(v: &VerifySpec) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The name scenarios use for an application.
+pub fn applet_name(id: mynasim_simulator::applets::AppletId) -> &'static str {
+    match id {
+        mynasim_simulator::applets::AppletId::Jpki => "jpki",
+        mynasim_simulator::applets::AppletId::Text => "text",
+        mynasim_simulator::applets::AppletId::Surface => "surface",
+        mynasim_simulator::applets::AppletId::Common => "common",
+        mynasim_simulator::applets::AppletId::Juki => "juki",
+    }
 }

@@ -109,6 +109,24 @@ impl HexPattern {
     }
 }
 
+/// As written: `30 82 xx xx` (bytes spaced, `x` for a wildcard nibble).
+impl std::fmt::Display for HexPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, pair) in self.nibbles.chunks(2).enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            for n in pair {
+                match n {
+                    Some(n) => write!(f, "{n:X}")?,
+                    None => f.write_str("x")?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A regular expression, with the text it came from.
 #[derive(Clone, Debug)]
 pub struct Pattern {

@@ -271,7 +271,7 @@ pub fn run_in_sandbox(scenario: &LoadedScenario, options: &WorkerOptions) -> Sce
     for (n, card) in cards.iter().enumerate() {
         let slot = card.slot.clone();
         let addr = format!("127.0.0.1:{}", crate::sandbox::card_port(n));
-        std::thread::spawn(move || slot.serve(&addr, true));
+        std::thread::spawn(move || slot.serve(&addr, None, true));
     }
     if let Err(e) = pcscd.wait_ready(Duration::from_secs(30)) {
         return broken(Failure::new(format!("the private pcscd did not show the cards: {e}")));

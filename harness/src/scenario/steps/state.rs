@@ -2,10 +2,9 @@
 //! APDUs): tries left, blocked and verified flags, the current application and EF, the
 //! secure-messaging session, presence, and "nothing else changed since step N".
 
-use mynasim_simulator::applets::AppletId;
 use mynasim_simulator::sm::SmState;
 
-use crate::scenario::format::{PinName, StateExpect};
+use crate::scenario::format::{applet_name, PinName, StateExpect};
 use crate::scenario::result::Failure;
 use crate::scenario::runner::Context;
 
@@ -105,15 +104,4 @@ pub(super) fn run(cx: &mut Context<'_>, expect: &StateExpect, card: usize) -> Re
         }
     }
     Ok(())
-}
-
-/// The name scenarios use for an application.
-pub(crate) fn applet_name(id: AppletId) -> &'static str {
-    match id {
-        AppletId::Jpki => "jpki",
-        AppletId::Text => "text",
-        AppletId::Surface => "surface",
-        AppletId::Common => "common",
-        AppletId::Juki => "juki",
-    }
 }

@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE", requires = "private")]
     log_file: Option<PathBuf>,
     /// The control socket for `mynasim ctl` (mode 0600). Default: `serve-<pid>.sock` in
-    /// $XDG_RUNTIME_DIR/mynasim (or <temp>/mynasim-<uid>), where `ctl` looks.
+    /// $XDG_RUNTIME_DIR/mynasim (or TEMP/mynasim-UID), where `ctl` looks.
     #[arg(long, value_name = "PATH")]
     control: Option<PathBuf>,
     /// Create this file once pcscd has powered the card (used by the sandbox); `{slot}`

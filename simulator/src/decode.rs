@@ -13,6 +13,8 @@
 //! Pure and I/O-free like the rest of the core; it knows the card's layout from the applet
 //! modules' constants.
 
+use serde::{Deserialize, Serialize};
+
 use crate::apdu::Apdu;
 use crate::applets::{common, isd, jpki, juki, surface, text, AppletId};
 use crate::command::{Command, KeyChoice, SignMode, SmClass, Target};
@@ -20,7 +22,7 @@ use crate::sw::Sw;
 use crate::Card;
 
 /// The selection a trace reader follows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Selection {
     /// `None` = the MF level (the Issuer Security Domain).
     applet: Option<AppletId>,
@@ -29,10 +31,15 @@ struct Selection {
 }
 
 /// Names the commands of one card's APDU stream, following its selection.
-#[derive(Clone, Debug, Default)]
+///
+/// Its state is small and serializable, so a record can keep the decoder as it stood when
+/// a command was sent (a copy of [`Decoder::at`]) and name the command only when a report
+/// needs it, after crossing a process boundary as JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decoder {
     selection: Selection,
     /// The selection the last command makes if it succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pending: Option<Selection>,
 }
 

@@ -8,13 +8,16 @@ pub mod juki;
 pub mod surface;
 pub mod text;
 
+use serde::{Deserialize, Serialize};
+
 use crate::command::SignMode;
 use crate::files::{Content, Ef, KeyIndex};
 use crate::pins::PinId;
 use crate::pki::RsaKey;
 
-/// Which application.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which application (serialized in lower case: `jpki`, `text`, `surface`, `common`, `juki`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AppletId {
     /// 公的個人認証AP (spec §4).
     Jpki,

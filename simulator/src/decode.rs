@@ -134,7 +134,7 @@ impl Decoder {
                 format!("INTERNAL AUTHENTICATE with {}, {}-byte challenge", self.key(key), data.len())
             }
             Command::SetSessionKey { data } => format!("SET SESSION KEY ({}-byte RSA-OAEP block)", data.len()),
-            Command::GetData { tag, .. } => match data_object_name(tag) {
+            Command::GetData { tag, .. } => match isd::tag::name(tag) {
                 Some(name) => format!("GET DATA {tag:04X} ({name})"),
                 None => format!("GET DATA {tag:04X}"),
             },
@@ -257,22 +257,6 @@ pub fn object_name(applet: Option<AppletId>, fid: u16) -> Option<&'static str> {
         (Some(AppletId::Common), common::PIN) => "common AP PIN",
         (Some(AppletId::Juki), juki::KEY_REFERENCE) => "key reference",
         (Some(AppletId::Juki), juki::PIN) => "juki AP PIN",
-        _ => return None,
-    })
-}
-
-/// What a GET DATA tag names (spec §13.2, §13.3).
-pub fn data_object_name(tag: u16) -> Option<&'static str> {
-    Some(match tag {
-        isd::tag::ISSUER_IDENTIFICATION => "issuer identification number",
-        isd::tag::CARD_IDENTIFICATION => "card identification number",
-        isd::tag::CARD_RECOGNITION => "card recognition data (GlobalPlatform)",
-        isd::tag::MUNICIPALITY_CODE => "municipality code",
-        isd::tag::EXPIRY => "card expiry",
-        isd::tag::INTERMEDIATE_KEY_ID => "intermediate key ID",
-        isd::tag::CHAIN_UPPER => "CV certificate: root → intermediate",
-        isd::tag::CHAIN_LOWER => "CV certificate: intermediate → next key",
-        isd::tag::CONTACT_ATR => "contact ATR without TS",
         _ => return None,
     })
 }

@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::apdu::Apdu;
-use crate::applets::{common, isd, jpki, juki, surface, text, AppletId};
+use crate::applets::{self, common, isd, jpki, juki, surface, text, AppletId};
 use crate::command::{Command, KeyChoice, SignMode, SmClass, Target};
 use crate::sw::Sw;
 use crate::Card;
@@ -193,16 +193,9 @@ impl Decoder {
     }
 }
 
-/// The application a DF name (or a prefix of one) selects on the card.
+/// The application a DF name (or a prefix of one) selects on a card with every application.
 fn applet_of(name: &[u8]) -> Option<AppletId> {
-    const APPLETS: [(&[u8], AppletId); 5] = [
-        (jpki::AID, AppletId::Jpki),
-        (text::AID, AppletId::Text),
-        (surface::AID, AppletId::Surface),
-        (common::AID, AppletId::Common),
-        (juki::AID, AppletId::Juki),
-    ];
-    APPLETS.iter().find(|(aid, _)| *aid == name).or_else(|| APPLETS.iter().find(|(aid, _)| aid.starts_with(name))).map(|(_, id)| *id)
+    applets::find_by_name(&AppletId::ALL, |id| id.aid(), name).and_then(|i| AppletId::ALL.get(i).copied())
 }
 
 /// An application's name as the card's documents give it.

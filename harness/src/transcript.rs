@@ -19,6 +19,31 @@ pub fn command(apdu: &[u8]) -> String {
     out
 }
 
+/// Names a command recorded as [`command`] formats it (hex, PIN bytes as `**`, without the
+/// `> `) or as plain hex, in the card's terms at `decoder`'s selection (which is left as it
+/// was). The decoder describes VERIFY and CHANGE by their length only, so a masked byte is
+/// named as any byte would be; when masking hid an extended Lc (`P3 = 00`, then two masked
+/// length bytes), the Lc is restored from the command's length.
+pub fn command_name(decoder: &Decoder, recorded: &str) -> String {
+    let digits: Vec<u8> = recorded.bytes().filter(|b| b.is_ascii_hexdigit() || *b == b'*').collect();
+    let mut masked = false;
+    let mut apdu: Vec<u8> = digits
+        .chunks(2)
+        .map(|pair| match std::str::from_utf8(pair).ok().and_then(|p| u8::from_str_radix(p, 16).ok()) {
+            Some(b) => b,
+            None => {
+                masked = true;
+                0
+            }
+        })
+        .collect();
+    if masked && apdu.len() > 7 && apdu[4] == 0 {
+        let lc = u16::try_from(apdu.len() - 7).unwrap_or(u16::MAX);
+        apdu[5..7].copy_from_slice(&lc.to_be_bytes());
+    }
+    decoder.clone().command(&apdu)
+}
+
 /// Formats a response for the transcript.
 pub fn response(rapdu: &[u8]) -> String {
     let mut out = String::from("< ");
@@ -55,6 +80,27 @@ mod tests {
         assert_eq!(command(&[0x00, 0xB0, 0x00, 0x00, 0x04]), "> 00B0000004");
         assert_eq!(response(&[0x30, 0x82, 0x90, 0x00]), "< 3082 9000");
         assert_eq!(response(&[0x6A, 0x82]), "< 6A82");
+    }
+
+    #[test]
+    fn masked_commands_are_named_by_their_length() {
+        let at_the_pin = |apdu: &[u8]| {
+            let mut decoder = Decoder::new();
+            decoder.command(&[0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01]);
+            decoder.response(&[0x90, 0x00]);
+            decoder.command(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18]);
+            decoder.response(&[0x90, 0x00]);
+            (command_name(&decoder, command(apdu).trim_start_matches("> ")), decoder.clone().command(apdu))
+        };
+        let short = [0x00, 0x20, 0x00, 0x80, 0x04, 0x31, 0x32, 0x33, 0x34];
+        let (masked, plain) = at_the_pin(&short);
+        assert_eq!(masked, "VERIFY 0018 (auth PIN) (4 bytes, masked)");
+        assert_eq!(masked, plain);
+        let extended = [0x00, 0x20, 0x00, 0x80, 0x00, 0x00, 0x04, 0x31, 0x32, 0x33, 0x34];
+        let (masked, plain) = at_the_pin(&extended);
+        assert_eq!(masked, plain);
+        assert_eq!(command_name(&Decoder::new(), "00A4020C02001E"), "SELECT EF 001E (internal EF)");
+        assert_eq!(command_name(&Decoder::new(), "00 A4 02 0C 02 00 1E"), "SELECT EF 001E (internal EF)");
     }
 
     #[test]

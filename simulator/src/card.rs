@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::apdu::Apdu;
 use crate::applets::isd::{self, IssuerSecurityDomain};
-use crate::applets::{Applet, AppletId, ChangeCommand, KeyUse, SessionKeySupport};
+use crate::applets::{self, Applet, AppletId, ChangeCommand, KeyUse, SessionKeySupport};
 use crate::command::{self, Command, KeyChoice, SignMode, SmClass, Target};
 use crate::files::{read_binary, Content, Ef};
 use crate::pins::{PinId, PinRecord, PinSet, VerifyOutcome};
@@ -356,16 +356,11 @@ impl Card {
         Ok(Sw::SUCCESS)
     }
 
-    /// SELECT by DF name (spec §2.5, §3.2, §3.8): full name, else the first AID that
-    /// starts with the given bytes; `6A 82` leaves everything unchanged. Another AP clears
+    /// SELECT by DF name (spec §2.5, §3.2, §3.8; [`applets::find_by_name`]): full name, else
+    /// the first AID that starts with the given bytes; `6A 82` leaves everything unchanged. Another AP clears
     /// the verified PINs; the same AP keeps them; both clear the current EF.
     fn select_application(&mut self, name: &[u8]) -> Result<Sw, Sw> {
-        let index = self
-            .applets
-            .iter()
-            .position(|a| a.aid == name)
-            .or_else(|| self.applets.iter().position(|a| a.aid.starts_with(name)))
-            .ok_or(Sw::NOT_FOUND)?;
+        let index = applets::find_by_name(&self.applets, |a| a.aid, name).ok_or(Sw::NOT_FOUND)?;
         if self.session.applet != Some(index) {
             self.session.verified = PinSet::EMPTY;
         }

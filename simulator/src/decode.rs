@@ -13,14 +13,16 @@
 //! Pure and I/O-free like the rest of the core; it knows the card's layout from the applet
 //! modules' constants.
 
+use serde::{Deserialize, Serialize};
+
 use crate::apdu::Apdu;
-use crate::applets::{common, isd, jpki, juki, surface, text, AppletId};
+use crate::applets::{self, common, isd, jpki, juki, surface, text, AppletId};
 use crate::command::{Command, KeyChoice, SignMode, SmClass, Target};
 use crate::sw::Sw;
 use crate::Card;
 
 /// The selection a trace reader follows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Selection {
     /// `None` = the MF level (the Issuer Security Domain).
     applet: Option<AppletId>,
@@ -29,10 +31,15 @@ struct Selection {
 }
 
 /// Names the commands of one card's APDU stream, following its selection.
-#[derive(Clone, Debug, Default)]
+///
+/// Its state is small and serializable, so a record can keep the decoder as it stood when
+/// a command was sent (a copy of [`Decoder::at`]) and name the command only when a report
+/// needs it, after crossing a process boundary as JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decoder {
     selection: Selection,
     /// The selection the last command makes if it succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pending: Option<Selection>,
 }
 
@@ -127,7 +134,7 @@ impl Decoder {
                 format!("INTERNAL AUTHENTICATE with {}, {}-byte challenge", self.key(key), data.len())
             }
             Command::SetSessionKey { data } => format!("SET SESSION KEY ({}-byte RSA-OAEP block)", data.len()),
-            Command::GetData { tag, .. } => match data_object_name(tag) {
+            Command::GetData { tag, .. } => match isd::tag::name(tag) {
                 Some(name) => format!("GET DATA {tag:04X} ({name})"),
                 None => format!("GET DATA {tag:04X}"),
             },
@@ -186,16 +193,9 @@ impl Decoder {
     }
 }
 
-/// The application a DF name (or a prefix of one) selects on the card.
+/// The application a DF name (or a prefix of one) selects on a card with every application.
 fn applet_of(name: &[u8]) -> Option<AppletId> {
-    const APPLETS: [(&[u8], AppletId); 5] = [
-        (jpki::AID, AppletId::Jpki),
-        (text::AID, AppletId::Text),
-        (surface::AID, AppletId::Surface),
-        (common::AID, AppletId::Common),
-        (juki::AID, AppletId::Juki),
-    ];
-    APPLETS.iter().find(|(aid, _)| *aid == name).or_else(|| APPLETS.iter().find(|(aid, _)| aid.starts_with(name))).map(|(_, id)| *id)
+    applets::find_by_name(&AppletId::ALL, |id| id.aid(), name).and_then(|i| AppletId::ALL.get(i).copied())
 }
 
 /// An application's name as the card's documents give it.
@@ -250,22 +250,6 @@ pub fn object_name(applet: Option<AppletId>, fid: u16) -> Option<&'static str> {
         (Some(AppletId::Common), common::PIN) => "common AP PIN",
         (Some(AppletId::Juki), juki::KEY_REFERENCE) => "key reference",
         (Some(AppletId::Juki), juki::PIN) => "juki AP PIN",
-        _ => return None,
-    })
-}
-
-/// What a GET DATA tag names (spec §13.2, §13.3).
-pub fn data_object_name(tag: u16) -> Option<&'static str> {
-    Some(match tag {
-        isd::tag::ISSUER_IDENTIFICATION => "issuer identification number",
-        isd::tag::CARD_IDENTIFICATION => "card identification number",
-        isd::tag::CARD_RECOGNITION => "card recognition data (GlobalPlatform)",
-        isd::tag::MUNICIPALITY_CODE => "municipality code",
-        isd::tag::EXPIRY => "card expiry",
-        isd::tag::INTERMEDIATE_KEY_ID => "intermediate key ID",
-        isd::tag::CHAIN_UPPER => "CV certificate: root → intermediate",
-        isd::tag::CHAIN_LOWER => "CV certificate: intermediate → next key",
-        isd::tag::CONTACT_ATR => "contact ATR without TS",
         _ => return None,
     })
 }

@@ -104,7 +104,7 @@ fn inspect(loaded: &LoadedCard, show_pins: bool) -> Result<()> {
         outln!(
             "  {:04X} {:<42}         absent (mf.certificate_7f21: false)",
             isd::tag::CHAIN_LOWER,
-            "CV certificate: intermediate → next key"
+            isd::tag::name(isd::tag::CHAIN_LOWER).unwrap_or_default()
         );
     }
     let contact = card.contact_atr().get(1..).unwrap_or_default();

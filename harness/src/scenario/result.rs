@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use mynasim_simulator::decode::Decoder;
+
 use super::format::Pos;
 
 /// How a scenario ended.
@@ -72,16 +74,23 @@ pub struct Exchange {
     pub card: String,
     /// The command, hex; PIN bytes as `**` unless pins are shown.
     pub command: String,
-    /// The command in the card's terms ([`mynasim_simulator::decode`]), named at the card's
-    /// selection when it was sent.
+    /// The card's selection when the command was sent, to name it ([`Exchange::name`]).
     #[serde(default)]
-    pub name: String,
+    pub decoder: Decoder,
     /// The answer, hex (data then SW), or `None` when none came.
     pub response: Option<String>,
     /// Round trip in microseconds.
     pub micros: u64,
     /// The step's line.
     pub line: u32,
+}
+
+impl Exchange {
+    /// The command in the card's terms ([`mynasim_simulator::decode`]), named at the card's
+    /// selection when it was sent.
+    pub fn name(&self) -> String {
+        crate::transcript::command_name(&self.decoder, &self.command)
+    }
 }
 
 /// A scenario's result.
@@ -201,5 +210,33 @@ impl ScenarioResult {
             notes: Vec::new(),
             ..ScenarioResult::skipped(file, name, mode, String::new())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exchange_is_named_after_crossing_as_json() {
+        // The JPKI AP current, EF 0018 (the auth PIN) selected: what `Decoder::at` records.
+        let mut decoder = Decoder::new();
+        for (command, answer) in [("00A4040C0AD392F000260100000001", "9000"), ("00A4020C020018", "9000")] {
+            decoder.command(&mynasim_simulator::apdu::parse_hex(command).unwrap());
+            decoder.response(&mynasim_simulator::apdu::parse_hex(answer).unwrap());
+        }
+        let exchange = Exchange {
+            card: "card".to_owned(),
+            command: "0020008004********".to_owned(),
+            decoder,
+            response: Some("63C2".to_owned()),
+            micros: 1,
+            line: 5,
+        };
+        let json = serde_json::to_string(&exchange).unwrap();
+        assert!(json.contains(r#""applet":"jpki""#), "{json}");
+        let back: Exchange = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, exchange);
+        assert_eq!(back.name(), "VERIFY 0018 (auth PIN) (4 bytes, masked)");
     }
 }

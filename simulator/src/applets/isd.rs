@@ -84,6 +84,25 @@ pub mod tag {
     pub const CHAIN_LOWER: u16 = 0x7F21;
     /// The contact ATR without TS, answered in every state (spec §13.3).
     pub const CONTACT_ATR: u16 = 0x5F51;
+
+    /// Every tag above with what it names, in tag order: the one place the names are
+    /// written (the MF level's objects, the APDU decoder, `mynasim inspect`).
+    pub const NAMES: [(u16, &str); 9] = [
+        (ISSUER_IDENTIFICATION, "issuer identification number"),
+        (CARD_IDENTIFICATION, "card identification number"),
+        (CARD_RECOGNITION, "card recognition data (GlobalPlatform)"),
+        (MUNICIPALITY_CODE, "municipality code"),
+        (EXPIRY, "card expiry"),
+        (INTERMEDIATE_KEY_ID, "intermediate key ID"),
+        (CHAIN_UPPER, "CV certificate: root → intermediate"),
+        (CONTACT_ATR, "contact ATR without TS"),
+        (CHAIN_LOWER, "CV certificate: intermediate → next key"),
+    ];
+
+    /// What a GET DATA tag names, if it is one of the card's.
+    pub fn name(tag: u16) -> Option<&'static str> {
+        NAMES.iter().find(|(t, _)| *t == tag).map(|(_, name)| *name)
+    }
 }
 
 /// How an object's value reads, for inspection.
@@ -104,7 +123,7 @@ pub enum ObjectFormat {
 pub struct DataObject {
     /// Tag (P1-P2 of GET DATA).
     pub tag: u16,
-    /// What it is.
+    /// What it is ([`tag::name`]).
     pub name: &'static str,
     /// How its value reads.
     pub format: ObjectFormat,
@@ -181,18 +200,45 @@ pub fn phone_token() -> IssuerSecurityDomain {
 
 /// Builds the MF level.
 pub fn build(content: IsdContent<'_>) -> IssuerSecurityDomain {
-    let object = |tag, name, format, value: &[u8]| DataObject { tag, name, format, value: value.to_vec() };
+    let object = |tag, format, value: &[u8]| DataObject { tag, name: tag::name(tag).unwrap_or_default(), format, value: value.to_vec() };
     let mut objects = vec![
-        object(tag::ISSUER_IDENTIFICATION, "issuer identification number", ObjectFormat::KeyId, &content.issuer_identification),
-        object(tag::CARD_IDENTIFICATION, "card identification number", ObjectFormat::Text, content.card_number.as_bytes()),
-        object(tag::CARD_RECOGNITION, "card recognition data (GlobalPlatform)", ObjectFormat::Ber, &CARD_RECOGNITION_DATA),
-        object(tag::MUNICIPALITY_CODE, "municipality code", ObjectFormat::Text, content.municipality_code.as_bytes()),
-        object(tag::EXPIRY, "card expiry", ObjectFormat::Text, content.expiry.as_bytes()),
-        object(tag::INTERMEDIATE_KEY_ID, "intermediate key ID", ObjectFormat::KeyId, &content.intermediate_key_id),
-        object(tag::CHAIN_UPPER, "CV certificate: root → intermediate", ObjectFormat::CvCertificate, &content.upper_certificate),
+        object(tag::ISSUER_IDENTIFICATION, ObjectFormat::KeyId, &content.issuer_identification),
+        object(tag::CARD_IDENTIFICATION, ObjectFormat::Text, content.card_number.as_bytes()),
+        object(tag::CARD_RECOGNITION, ObjectFormat::Ber, &CARD_RECOGNITION_DATA),
+        object(tag::MUNICIPALITY_CODE, ObjectFormat::Text, content.municipality_code.as_bytes()),
+        object(tag::EXPIRY, ObjectFormat::Text, content.expiry.as_bytes()),
+        object(tag::INTERMEDIATE_KEY_ID, ObjectFormat::KeyId, &content.intermediate_key_id),
+        object(tag::CHAIN_UPPER, ObjectFormat::CvCertificate, &content.upper_certificate),
     ];
     if let Some(lower) = &content.lower_certificate {
-        objects.push(object(tag::CHAIN_LOWER, "CV certificate: intermediate → next key", ObjectFormat::CvCertificate, lower));
+        objects.push(object(tag::CHAIN_LOWER, ObjectFormat::CvCertificate, lower));
     }
     IssuerSecurityDomain { selectable: true, files: vec![Ef::internal(INTERNAL_EF)], objects, root_public_key: content.root_public_key }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tag_has_one_name() {
+        let tags = [
+            tag::ISSUER_IDENTIFICATION,
+            tag::CARD_IDENTIFICATION,
+            tag::CARD_RECOGNITION,
+            tag::MUNICIPALITY_CODE,
+            tag::EXPIRY,
+            tag::INTERMEDIATE_KEY_ID,
+            tag::CHAIN_UPPER,
+            tag::CHAIN_LOWER,
+            tag::CONTACT_ATR,
+        ];
+        assert_eq!(tag::NAMES.len(), tags.len());
+        for t in tags {
+            assert_eq!(tag::NAMES.iter().filter(|(named, _)| *named == t).count(), 1, "{t:04X}");
+            assert!(tag::name(t).is_some_and(|name| !name.is_empty()), "{t:04X}");
+        }
+        assert!(tag::NAMES.windows(2).all(|w| w[0].0 < w[1].0), "in tag order");
+        assert_eq!(tag::name(0x0001), None);
+    }
 }

@@ -8,13 +8,16 @@ pub mod juki;
 pub mod surface;
 pub mod text;
 
+use serde::{Deserialize, Serialize};
+
 use crate::command::SignMode;
 use crate::files::{Content, Ef, KeyIndex};
 use crate::pins::PinId;
 use crate::pki::RsaKey;
 
-/// Which application.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which application (serialized in lower case: `jpki`, `text`, `surface`, `common`, `juki`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AppletId {
     /// 公的個人認証AP (spec §4).
     Jpki,
@@ -26,6 +29,31 @@ pub enum AppletId {
     Common,
     /// 住基AP (spec §7.3).
     Juki,
+}
+
+impl AppletId {
+    /// Every application, in the card's order: the order a partial DF name is matched in
+    /// ([`find_by_name`]).
+    pub const ALL: [AppletId; 5] = [AppletId::Jpki, AppletId::Text, AppletId::Surface, AppletId::Common, AppletId::Juki];
+
+    /// Its DF name (AID).
+    pub const fn aid(self) -> &'static [u8] {
+        match self {
+            AppletId::Jpki => jpki::AID,
+            AppletId::Text => text::AID,
+            AppletId::Surface => surface::AID,
+            AppletId::Common => common::AID,
+            AppletId::Juki => juki::AID,
+        }
+    }
+}
+
+/// SELECT by DF name (spec §2.5, §3.2, §3.8): the index of the application in `applets`
+/// (in the card's order) whose AID (`aid`) is `name`, else of the first whose AID begins
+/// with `name`. The one place the rule is written: the card selects with it, the APDU
+/// decoder names with it.
+pub fn find_by_name<T>(applets: &[T], aid: impl Fn(&T) -> &[u8], name: &[u8]) -> Option<usize> {
+    applets.iter().position(|a| aid(a) == name).or_else(|| applets.iter().position(|a| aid(a).starts_with(name)))
 }
 
 /// How a PIN's value is changed in an application (spec §3.6, §7.2).

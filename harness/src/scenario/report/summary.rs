@@ -79,7 +79,7 @@ pub fn failure(result: &ScenarioResult) -> String {
     if !result.transcript.is_empty() {
         let _ = writeln!(out, "   last APDUs ({} in all):", result.transcript.len());
         for e in &result.transcript[result.transcript.len().saturating_sub(LAST_APDUS)..] {
-            let _ = writeln!(out, "     line {:>3}  {}", e.line, e.name);
+            let _ = writeln!(out, "     line {:>3}  {}", e.line, e.name());
             let _ = writeln!(out, "               > {}", e.command);
             match &e.response {
                 Some(response) => {

@@ -18,7 +18,7 @@ pub fn render(result: &ScenarioResult) -> String {
             card = Some(e.card.clone());
         }
         let spaced: Vec<String> = e.command.as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
-        let _ = writeln!(out, "# {}", e.name);
+        let _ = writeln!(out, "# {}", e.name());
         let _ = writeln!(out, "{}", spaced.join(" "));
         let _ = writeln!(out, "# < {} (line {}, {} µs)", e.response.as_deref().unwrap_or("no answer"), e.line, e.micros);
     }

@@ -11,8 +11,9 @@ use mynasim_simulator::decode::Decoder;
 
 /// Sends `apdu` to card `card` and records the exchange; the R-APDU or no answer.
 pub(crate) fn exchange(cx: &mut Context<'_>, card: usize, apdu: &[u8], pos: Pos) -> Result<Vec<u8>, Failure> {
-    // Named at the card's own selection (the worker serves the card it talks to).
-    let name = cx.cards[card].slot.with_card(|loaded| Decoder::at(&loaded.card).command(apdu));
+    // The card's own selection (the worker serves the card it talks to); the command is
+    // named from it only when a report needs the name, not on every APDU (bench timings).
+    let decoder = cx.cards[card].slot.with_card(|loaded| Decoder::at(&loaded.card));
     let reader = cx.readers.get_mut(card).and_then(Option::as_mut).ok_or_else(|| Failure::new("internal: no reader for this card"))?;
     let started = Instant::now();
     let result = reader.transmit(apdu);
@@ -21,7 +22,7 @@ pub(crate) fn exchange(cx: &mut Context<'_>, card: usize, apdu: &[u8], pos: Pos)
     cx.transcript.push(Exchange {
         card: cx.cards[card].spec.name.clone(),
         command,
-        name,
+        decoder,
         response: result.as_ref().ok().map(|r| hex(r)),
         micros,
         line: pos.line,

@@ -47,7 +47,7 @@ pub fn card_state(loaded: &LoadedCard, inserted: bool, connected: bool, faults: 
         inserted,
         connected,
         pins,
-        applet: applet.map(|a| crate::scenario::format::applet_name(a.id).to_owned()),
+        applet: applet.map(|a| a.id.key().to_owned()),
         applet_label: applet.map(|a| decode::applet_name(a.id).to_owned()),
         ef: ef.map(|fid| format!("{fid:04X}")),
         ef_label: ef.and_then(|fid| decode::object_name(applet.map(|a| a.id), fid)).map(str::to_owned),

@@ -1381,14 +1381,3 @@ fn validate_verify(v: &VerifySpec) -> Result<(), String> {
     }
     Ok(())
 }
-
-/// The name scenarios use for an application.
-pub fn applet_name(id: mynasim_simulator::applets::AppletId) -> &'static str {
-    match id {
-        mynasim_simulator::applets::AppletId::Jpki => "jpki",
-        mynasim_simulator::applets::AppletId::Text => "text",
-        mynasim_simulator::applets::AppletId::Surface => "surface",
-        mynasim_simulator::applets::AppletId::Common => "common",
-        mynasim_simulator::applets::AppletId::Juki => "juki",
-    }
-}

@@ -36,6 +36,17 @@ impl AppletId {
     /// ([`find_by_name`]).
     pub const ALL: [AppletId; 5] = [AppletId::Jpki, AppletId::Text, AppletId::Surface, AppletId::Common, AppletId::Juki];
 
+    /// Its short name, as serialized and as scenarios and the control protocol write it.
+    pub const fn key(self) -> &'static str {
+        match self {
+            AppletId::Jpki => "jpki",
+            AppletId::Text => "text",
+            AppletId::Surface => "surface",
+            AppletId::Common => "common",
+            AppletId::Juki => "juki",
+        }
+    }
+
     /// Its DF name (AID).
     pub const fn aid(self) -> &'static [u8] {
         match self {

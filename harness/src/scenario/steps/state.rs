@@ -4,7 +4,7 @@
 
 use mynasim_simulator::sm::SmState;
 
-use crate::scenario::format::{applet_name, PinName, StateExpect};
+use crate::scenario::format::{PinName, StateExpect};
 use crate::scenario::result::Failure;
 use crate::scenario::runner::Context;
 
@@ -59,7 +59,7 @@ pub(super) fn run(cx: &mut Context<'_>, expect: &StateExpect, card: usize) -> Re
         }
         let applet = session.applet.and_then(|i| card.applets().get(i));
         if let Some(want) = &expect.applet {
-            let actual = applet.map_or("none", |a| applet_name(a.id));
+            let actual = applet.map_or("none", |a| a.id.key());
             if actual != want {
                 return Err(Failure::differ("current application", want.clone(), actual));
             }

@@ -383,17 +383,26 @@ fn serve_connection(controller: &Controller, stream: UnixStream) -> std::io::Res
     Ok(())
 }
 
-/// Sends event lines until the client goes away.
+/// Sends event lines until the client goes away, flushing whenever the queue is empty
+/// (one write for a burst of events).
 pub fn stream_events(watch: &Watch, out: &mut impl Write, closed: &AtomicBool) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(out);
+    let mut pending = false;
     loop {
-        match watch.next(Duration::from_millis(200)) {
+        let wait = if pending { Duration::ZERO } else { Duration::from_millis(200) };
+        match watch.next(wait) {
             Next::Line(line) => {
                 out.write_all(line.as_bytes())?;
                 out.write_all(b"\n")?;
+                pending = true;
+            }
+            Next::Idle if pending => {
+                out.flush()?;
+                pending = false;
             }
             Next::Idle if closed.load(Ordering::Relaxed) => return Ok(()),
             Next::Idle => {}
-            Next::Closed => return Ok(()),
+            Next::Closed => return out.flush(),
         }
     }
 }

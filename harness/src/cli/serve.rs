@@ -129,6 +129,7 @@ fn serve_system(
     };
     let server = ControlServer::start(std::sync::Arc::clone(&controller), &control)
         .with_context(|| format!("cannot listen on the control socket {}", control.display()))?;
+    outln!("# control: mynasim ctl status (socket {})", server.path().display());
     // Each command's state is on disk before its answer leaves, so stopping at any moment
     // loses nothing; only the control socket is to be removed.
     let socket = server.path().to_path_buf();
@@ -150,7 +151,6 @@ fn serve_system(
             Ok(readers) => outln!("ready: {} in {}", if count == 1 { "card" } else { "cards" }, readers.join(", ")),
             Err(e) => eprintln!("mynasim: {e:#} (the cards keep waiting for vpcd)"),
         }
-        outln!("# control: mynasim ctl status (socket {})", server.path().display());
     }
     for thread in threads {
         match thread.join() {

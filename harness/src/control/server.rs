@@ -44,17 +44,20 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// Puts each card in a slot of its own, watched through one event stream. Cards get
-    /// their profile's file name, made unique with their slot number where two share one.
+    /// Puts each card in a slot of its own, watched through one event stream. Cards are
+    /// named after their profile's file (`alice` for `cards/alice.yaml`), made unique with
+    /// their slot number where two share a name.
     pub fn new(cards: Vec<(LoadedCard, Option<PathBuf>)>) -> Controller {
         let events = Events::new();
-        let names: Vec<String> = cards.iter().map(|(c, _)| c.name.clone()).collect();
+        let short =
+            |card: &LoadedCard| Path::new(&card.name).file_stem().map_or_else(|| card.name.clone(), |s| s.to_string_lossy().into_owned());
+        let names: Vec<String> = cards.iter().map(|(c, _)| short(c)).collect();
         let cards = cards
             .into_iter()
+            .zip(&names)
             .enumerate()
-            .map(|(n, (card, profile))| {
-                let name =
-                    if names.iter().filter(|m| **m == card.name).count() > 1 { format!("{}-{n}", card.name) } else { card.name.clone() };
+            .map(|(n, ((card, profile), name))| {
+                let name = if names.iter().filter(|m| *m == name).count() > 1 { format!("{name}-{n}") } else { name.clone() };
                 ControlledCard { slot: Slot::watched(card, name, events.clone()), profile }
             })
             .collect();

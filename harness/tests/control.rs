@@ -153,3 +153,19 @@ fn watchers_see_each_apdu_named_with_pins_masked_and_state_changes() {
     assert!(events.iter().any(|e| matches!(e, Event::Control { done, .. } if done == "removed")));
     assert!(events.iter().any(|e| matches!(e, Event::State { state, .. } if !state.inserted)));
 }
+
+#[test]
+fn a_swap_puts_another_card_in_the_slot() {
+    let c = controller(1);
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("bob.yaml");
+    std::fs::write(&profile, "holder:\n  name: \"番号　次郎\"\n").unwrap();
+    let line = serde_json::to_string(&Request::Swap { card: None, profile: profile.display().to_string() }).unwrap();
+    let done = call(&c, &line);
+    assert_eq!(done["result"]["done"], format!("swapped in {} (番号　次郎)", profile.display()), "{done}");
+    let status: StatusReply = serde_json::from_value(call(&c, r#"{"op":"status"}"#)["result"].clone()).unwrap();
+    assert_eq!(status.cards[0].holder, "番号　次郎");
+    assert!(status.cards[0].state.inserted);
+    let missing = call(&c, r#"{"op":"swap","profile":"/nonexistent/carol.yaml"}"#);
+    assert!(error(&missing).starts_with("cannot load /nonexistent/carol.yaml"), "{missing}");
+}

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ fn system_mode_control_is_found_durable_and_cleaned_up() {
     let first = BufReader::new(serve.stdout.take().unwrap()).lines().next().unwrap().unwrap();
     let entry = runtime.path().join(format!("mynasim/serve-{}.sock", serve.id()));
     assert_eq!(first, format!("# control: mynasim ctl status (socket {})", entry.display()));
-    let (_card, _) = vpcd.accept().unwrap();
+    let (mut card, _) = vpcd.accept().unwrap();
 
     // Found without being named; the card is connected to "vpcd".
     let out = ctl(runtime.path(), &["status", "--json"]);
@@ -46,6 +46,30 @@ fn system_mode_control_is_found_durable_and_cleaned_up() {
     assert_eq!(status["cards"][0]["connected"], true);
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&entry).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // `ctl watch` prints what the card answers to vpcd's frames, decoded.
+    let watcher = Command::new(MYNASIM)
+        .args(["ctl", "watch", "--count", "1"])
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut watcher_err = BufReader::new(watcher.stderr.take().unwrap());
+    let mut line = String::new();
+    watcher_err.read_line(&mut line).unwrap();
+    assert_eq!(line, "# watching 1 card(s); Ctrl-C to stop\n");
+    let select = [0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
+    let mut frame = vec![0x00, select.len() as u8];
+    frame.extend_from_slice(&select);
+    card.write_all(&frame).unwrap();
+    let mut answer = [0u8; 4];
+    card.read_exact(&mut answer).unwrap();
+    assert_eq!(answer, [0x00, 0x02, 0x90, 0x00]);
+    let watched = watcher.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&watched.stdout);
+    assert!(text.contains("> SELECT 公的個人認証AP\n               00A4040C0AD392F00026010000000001\n"), "{text}");
+    assert!(text.contains("< 90 00 success"), "{text}");
 
     // Durable before ctl returns: the state file says so.
     let out = ctl(runtime.path(), &["lock", "sign"]);

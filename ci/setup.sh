@@ -3,10 +3,13 @@
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# Debian packages: the PC/SC stack the real-client tests cross, the build dependencies, and
-# the peers `mynasim bench` measures against (vicc, SoftHSM2).
+# Debian packages: the PC/SC stack the real-client tests cross, the build dependencies, the
+# peers `mynasim bench` measures against (vicc, SoftHSM2), and the headless browser the page
+# tests drive (harness/tests/browser/mod.rs: chromium and its chromedriver, about 130 MB to
+# fetch, 20 s to install; IPAex Gothic, 3 MB, so that screenshots show Japanese text rather
+# than empty boxes).
 install_packages() {
-  local wanted=(pcscd vsmartcard-vpcd opensc libpcsclite-dev libssl-dev pkg-config util-linux mount procps iproute2 openssl pcsc-tools python3-pyscard python3-cryptography vsmartcard-vpicc python3-pycryptodome softhsm2)
+  local wanted=(pcscd vsmartcard-vpcd opensc libpcsclite-dev libssl-dev pkg-config util-linux mount procps iproute2 openssl pcsc-tools python3-pyscard python3-cryptography vsmartcard-vpicc python3-pycryptodome softhsm2 chromium chromium-driver fonts-ipaexfont-gothic)
   local missing=()
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -68,6 +68,7 @@ async function refreshStatus() {
 // ---- Cards ----------------------------------------------------------------------------
 
 function renderCards() {
+  document.body.classList.toggle('one-card', cards.size === 1);
   const section = document.getElementById('cards');
   if (section.querySelector('p.muted')) section.replaceChildren();
   for (const node of section.querySelectorAll('.card')) {
@@ -94,7 +95,7 @@ function cardState(card) {
     if (card.ef) selection += ', EF ' + card.ef + (card.ef_label ? ' (' + card.ef_label + ')' : '');
   }
   const pins = el('table', { class: 'pins' },
-    el('thead', {}, el('tr', {}, el('th', {}, 'PIN'), el('th', {}, 'tries'), el('th', {}, ''), el('th', {}, ''))),
+    el('thead', {}, el('tr', {}, el('th', {}, 'PIN'), el('th', { class: 'num' }, 'tries left'), el('th', {}, ''))),
     el('tbody', {}, card.pins.map(pinRow)));
   const certificates = card.certificates.length === 0 ? [] : [
     el('h3', {}, 'Certificates'),
@@ -111,7 +112,7 @@ function cardState(card) {
     pins,
     el('p', { class: 'faults', 'data-field': 'faults' }, 'Faults: ',
       card.faults.length === 0 ? el('span', { class: 'muted' }, 'none') : card.faults.map((f) => badge(f, 'warn'))),
-    certificates,
+    ...certificates,
   ];
 }
 
@@ -122,8 +123,7 @@ function pinRow(pin) {
   const extra = { 'data-pin': pin.pin };
   return el('tr', { 'data-pin-row': pin.pin, class: pin.blocked ? 'blocked' : null },
     el('td', { title: pin.pin }, pin.label),
-    el('td', { class: 'num', 'data-field': 'tries' }, pin.remaining + '/' + pin.max_tries),
-    el('td', {}, state),
+    el('td', { class: 'num' }, state, ' ', el('span', { 'data-field': 'tries' }, pin.remaining + '/' + pin.max_tries)),
     el('td', { class: 'actions' },
       button('lock', 'lock', extra), button('unlock', 'unlock', extra),
       button('office reset', 'office_reset', extra), button('one try left', 'one_try', extra)));
@@ -205,12 +205,14 @@ function clock(ms) {
 
 function logRow(event) {
   if (event.event === 'apdu') {
-    const answer = event.response === null
+    const sw = event.response === null ? null : event.response.slice(-4);
+    const fine = sw === '9000' || (sw !== null && sw.startsWith('61'));
+    const answer = sw === null
       ? el('td', { class: 'bad' }, 'no answer: the card was torn out')
-      : el('td', { title: event.response, class: event.response === '9000' ? 'answer' : 'answer warn' }, event.meaning);
+      : el('td', { title: event.response, class: fine ? 'answer' : 'answer warn' }, event.meaning);
     const ms = event.micros / 1000;
     return el('tr', { class: 'apdu' },
-      el('td', { class: 'time' }, clock(event.at_ms)), el('td', {}, event.card), el('td', { class: 'name' }, event.name),
+      el('td', { class: 'time' }, clock(event.at_ms)), el('td', { class: 'card-name' }, event.card), el('td', { class: 'name' }, event.name),
       el('td', { class: 'hex' }, event.command), answer, el('td', { class: 'num' }, ms.toFixed(ms < 10 ? 2 : 1)));
   }
   const words = {
@@ -219,7 +221,7 @@ function logRow(event) {
     dropped: () => event.count + ' events lost: this page fell behind',
   };
   if (!words[event.event]) return null;
-  return el('tr', { class: 'note' }, el('td', { class: 'time' }, clock(Date.now())), el('td', {}, event.card || ''),
+  return el('tr', { class: 'note' }, el('td', { class: 'time' }, clock(Date.now())), el('td', { class: 'card-name' }, event.card || ''),
     el('td', { colspan: 4 }, words[event.event]()));
 }
 

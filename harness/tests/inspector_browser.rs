@@ -6,7 +6,9 @@
 //! - the page shows the card; clicking "lock" on the auth PIN locks it for the PC/SC
 //!   client (VERIFY answers 69 84) and the page shows it LOCKED;
 //! - the client's APDUs appear in the page's log, decoded (`SELECT 公的個人認証AP`), PIN
-//!   bytes masked, and the log's search box filters them.
+//!   bytes masked, and the log's search box filters them;
+//! - an office reset with a new PIN and an injected status word, from the page, reach the
+//!   client.
 //!
 //! With `MYNASIM_UPDATE_SCREENSHOTS=1` the screenshot of the page goes to
 //! docs/inspector.png (the README's); otherwise into the test's temporary folder.
@@ -147,6 +149,21 @@ fn the_inspector_locks_a_pin_for_a_pcsc_client_and_shows_its_apdus() -> anyhow::
         let shown: Vec<_> = b.find_all(rows)?.into_iter().filter(|r| r.text().is_ok_and(|t| !t.is_empty())).collect();
         Ok(shown.len() == 1)
     })?;
+
+    // The office reset with a new PIN (the page asks for it; the answer is given here), then
+    // a status word injected for the next command: both reach the client.
+    browser.execute("window.prompt = () => '5678';", vec![])?;
+    browser.click(&format!(r#"{card} button[data-action="office_reset"][data-pin="auth"]"#))?;
+    browser.wait_until("the auth PIN back to 3/3", browser::WAIT_TIMEOUT, |b| {
+        Ok(b.find(&format!(r#"{card} [data-pin-row="auth"] [data-field="tries"]"#))?.text()? == "3/3")
+    })?;
+    assert_eq!(send(&client, SELECT_AUTH_PIN), [0x90, 0x00]);
+    assert_eq!(send(&client, &[0x00, 0x20, 0x00, 0x80, 0x04, b'5', b'6', b'7', b'8']), [0x90, 0x00], "the new PIN verifies");
+    browser.type_into(&format!(r#"{card} [data-input="sw"]"#), "6F00")?;
+    browser.click(&format!(r#"{card} button[data-action="sw"]"#))?;
+    browser.wait_for(&format!(r#"{card} [data-field="faults"] .badge"#))?;
+    assert_eq!(send(&client, SELECT_JPKI), [0x6F, 0x00], "the injected status word");
+    assert_eq!(send(&client, SELECT_JPKI), [0x90, 0x00], "once only");
     eprintln!("whole test: {:?}", started.elapsed());
     Ok(())
 }

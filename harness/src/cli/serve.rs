@@ -1,7 +1,7 @@
 //! `mynasim serve`: cards through vpcd, to the system pcscd or a private one.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use mynasim_harness::control::discover::{self, Registration};
@@ -109,13 +109,6 @@ fn on_termination(on_signal: impl FnMut() + Send + 'static) -> Result<()> {
     ctrlc::set_handler(on_signal).context("cannot install the signal handler")
 }
 
-/// Starts the web inspector on the control socket `control` and prints its URL.
-fn start_inspector(addr: SocketAddr, control: &Path) -> Result<Inspector> {
-    let inspector = Inspector::start(addr, control)?;
-    outln!("# inspector: {}", inspector.url());
-    Ok(inspector)
-}
-
 fn serve_system(
     profiles: Vec<PathBuf>,
     vpcd: &str,
@@ -156,6 +149,9 @@ fn serve_system(
     };
     let server = ControlServer::start(std::sync::Arc::clone(&controller), &control)
         .with_context(|| format!("cannot listen on the control socket {}", control.display()))?;
+    // Serving at once (while the cards wait for pcscd too); its URL comes after the control
+    // line.
+    let inspector = inspect.map(|addr| Inspector::start(addr, server.path())).transpose()?;
     // Each command's state is on disk before its answer leaves, so stopping at any moment
     // loses nothing; only the control socket is to be removed.
     let socket = server.path().to_path_buf();
@@ -179,7 +175,9 @@ fn serve_system(
         }
         outln!("# control: mynasim ctl status (socket {})", server.path().display());
     }
-    let _inspector = inspect.map(|addr| start_inspector(addr, server.path())).transpose()?;
+    if let Some(inspector) = &inspector {
+        outln!("# inspector: {}", inspector.url());
+    }
     for thread in threads {
         match thread.join() {
             Ok(result) => result?,
@@ -234,7 +232,10 @@ fn serve_private(
     outln!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.cards.len());
     outln!("# control: mynasim ctl status (socket {})", socket.display());
     // Here, not in the sandbox: its 127.0.0.1 is its own network namespace's.
-    let _inspector = inspect.map(|addr| start_inspector(addr, &socket)).transpose()?;
+    let inspector = inspect.map(|addr| Inspector::start(addr, &socket)).transpose()?;
+    if let Some(inspector) = &inspector {
+        outln!("# inspector: {}", inspector.url());
+    }
     // Until a signal, or until part of the sandbox dies (which ends it): then say which.
     loop {
         match rx.recv_timeout(std::time::Duration::from_millis(100)) {

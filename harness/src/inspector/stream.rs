@@ -45,9 +45,13 @@ pub fn serve(control: &Path, request: Request) {
     let events = match ControlClient::connect(control).and_then(ControlClient::watch) {
         Ok(events) => events,
         Err(e) => {
-            let text = format!("the cards' control socket did not answer: {e}\n");
-            let _ = request.respond(tiny_http::Response::from_string(text).with_status_code(502));
-            return;
+            return super::respond(
+                request,
+                502,
+                "text/plain; charset=utf-8",
+                format!("the cards' control socket did not answer: {e}\n"),
+                &[],
+            )
         }
     };
     let watch_socket = match events.socket().try_clone() {

@@ -230,7 +230,18 @@ function matches(row) {
   return !query || row.textContent.toLowerCase().includes(query);
 }
 
+// Counted once per frame at most: a busy client sends thousands of APDUs a second.
+let countScheduled = false;
 function updateCount() {
+  if (countScheduled) return;
+  countScheduled = true;
+  requestAnimationFrame(() => {
+    countScheduled = false;
+    countRows();
+  });
+}
+
+function countRows() {
   const shown = [...rows.children].filter((r) => !r.hidden).length;
   document.getElementById('log-count').textContent =
     (shown === rows.children.length ? shown + ' rows' : shown + ' of ' + rows.children.length + ' rows') +
@@ -276,8 +287,12 @@ function onEvent(event) {
   if (event.event === 'control' || event.event === 'inserted') refreshStatus();
   const row = logRow(event);
   if (!row) return;
-  if (paused) held.push(row);
-  else append(row);
+  if (paused) {
+    held.push(row);
+    if (held.length > MAX_ROWS) held.shift();
+  } else {
+    append(row);
+  }
   updateCount();
 }
 

@@ -21,6 +21,8 @@ else
 fi
 # Benchmark smoke: every path of `mynasim bench` once with tiny counts (seconds), so none
 # rots; --no-verdict because a shared CI machine's noise must not fail the build.
-cargo run --quiet --bin mynasim -- bench --smoke --no-verdict --json target/bench-smoke.json
+# The binary nextest built (`cargo run` would build it again with the features of a
+# non-test build: the browser tests' dev-dependencies change those of shared crates).
+./target/debug/mynasim bench --smoke --no-verdict --json target/bench-smoke.json
 cargo test --workspace --doc
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

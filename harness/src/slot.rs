@@ -14,8 +14,9 @@ use std::net::TcpStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use mynasim_simulator::card::Session;
 use mynasim_simulator::decode::Decoder;
-use mynasim_simulator::pins::PinRecord;
+use mynasim_simulator::pins::{PinId, PinRecord};
 use mynasim_simulator::power::PowerEvent;
 use zeroize::Zeroizing;
 
@@ -141,8 +142,18 @@ struct SlotState {
     connection: Option<TcpStream>,
     /// Counts connections to vpcd (a new one after every insertion or reconnect).
     connections: u64,
-    /// The state last sent to watchers, to send only changes.
-    last_sent: Option<CardState>,
+    /// What the state last sent to watchers was made of, to send only changes.
+    last_sent: Option<Fingerprint>,
+}
+
+/// What a [`CardState`] is made of, cheap to take and compare on every command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Fingerprint {
+    session: Session,
+    tries: [u8; PinId::ALL.len()],
+    inserted: bool,
+    connected: bool,
+    faults: Vec<Fault>,
 }
 
 impl SlotState {
@@ -150,17 +161,28 @@ impl SlotState {
         card_state(&self.card, self.inserted, self.connection.is_some(), &self.faults)
     }
 
+    fn fingerprint(&self) -> Fingerprint {
+        let card = &self.card.card;
+        Fingerprint {
+            session: card.session(),
+            tries: PinId::ALL.map(|p| card.pin(p).remaining),
+            inserted: self.inserted,
+            connected: self.connection.is_some(),
+            faults: self.faults.clone(),
+        }
+    }
+
     /// The state, if watched and different from what watchers saw last.
     fn changed_state(&mut self, events: &Events) -> Option<CardState> {
         if !events.is_watched() {
             return None;
         }
-        let now = self.card_state();
+        let now = self.fingerprint();
         if self.last_sent.as_ref() == Some(&now) {
             return None;
         }
-        self.last_sent = Some(now.clone());
-        Some(now)
+        self.last_sent = Some(now);
+        Some(self.card_state())
     }
 }
 

@@ -259,8 +259,24 @@ fn through_pcscd(options: &BenchOptions, report: &mut Report, in_process_sign: f
     );
     let card_median = card.median_ms();
     let null_rate = 1e3 / null.median_ms();
+    let unwatched_ratio = null.median_ms() / card.median_ms();
     report.distributions.push(card);
     report.distributions.push(null);
+    // The same with one watcher on the control socket's event stream (`ctl watch`): what
+    // watching costs. The measurement above ran with the endpoint open and nobody watching.
+    let watched = watched_read_binary(options, &pair)?;
+    report.add(
+        Measurement::info(
+            "control.watched_read_binary",
+            &format!(
+                "READ BINARY through pcscd with one control watcher receiving every event ({} events), median rate; unwatched ratio {unwatched_ratio:.3}",
+                watched.events
+            ),
+            watched.card_rate,
+            "APDU/s",
+        )
+        .against("trivial 90 00 card, alternating", watched.null_rate),
+    );
     // Signing through pcscd against the same signing in process, interleaved slices.
     let slice = Duration::from_secs_f64((options.seconds / 3.0).max(0.2));
     let mut local = scaling::duplicates(&crate::load::load_card(None, &mut DirKeyCache::default_location())?.card, 1, b"1234")?;
@@ -316,6 +332,53 @@ fn through_pcscd(options: &BenchOptions, report: &mut Report, in_process_sign: f
     }
     let _ = (card_median, in_process_sign);
     scaling_through_pcscd(options, report)
+}
+
+/// READ BINARY rates (card, trivial card) measured while one watcher drains the card's
+/// event stream, and how many events it received.
+struct Watched {
+    card_rate: f64,
+    null_rate: f64,
+    events: u64,
+}
+
+fn watched_read_binary(options: &BenchOptions, pair: &Sandbox) -> Result<Watched> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let socket = pair.control_socket().context("the bench sandbox has no control socket")?;
+    let stream = crate::control::client::ControlClient::connect(&socket)?.watch()?;
+    stream.socket().set_read_timeout(Some(Duration::from_millis(100)))?;
+    let (stop, events) = (std::sync::Arc::new(AtomicBool::new(false)), std::sync::Arc::new(AtomicU64::new(0)));
+    let watcher = {
+        let (stop, events) = (std::sync::Arc::clone(&stop), std::sync::Arc::clone(&events));
+        let mut stream = stream;
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match stream.next_line() {
+                    Ok(Some(_)) => {
+                        events.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(None) => break,
+                    Err(_) => {} // the read timeout: look at `stop` again
+                }
+            }
+        })
+    };
+    let mode = Mode::Alternate { rounds: options.rounds, every: vec![] };
+    let run = drive::Driver::start(&options.mynasim, &pair.socket(), &[Op::Read, Op::Any], &mode).and_then(|mut d| {
+        d.go()?;
+        d.finish()
+    });
+    stop.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+    let mut result = run?;
+    let events = events.load(Ordering::Relaxed);
+    if events < options.rounds as u64 {
+        anyhow::bail!("the watcher received {events} events for {} APDUs", options.rounds);
+    }
+    let card =
+        Distribution::of("latency.pcsc.mynasim_watched", "mynasim READ BINARY via pcscd, watched", &mut result.readers[0].samples_ms);
+    let null = Distribution::of("latency.pcsc.null_watched", "trivial card beside it", &mut result.readers[1].samples_ms);
+    Ok(Watched { card_rate: 1e3 / card.median_ms(), null_rate: 1e3 / null.median_ms(), events })
 }
 
 /// K cards at once: ceil(K/2) sandboxes (vpcd serves two slots per pcscd), one driver

@@ -149,9 +149,12 @@ fn serve_system(
     };
     let server = ControlServer::start(std::sync::Arc::clone(&controller), &control)
         .with_context(|| format!("cannot listen on the control socket {}", control.display()))?;
-    // Serving at once (while the cards wait for pcscd too); its URL comes after the control
-    // line.
+    outln!("# control: mynasim ctl status (socket {})", server.path().display());
+    // Serving at once, while the cards wait for pcscd too.
     let inspector = inspect.map(|addr| Inspector::start(addr, server.path())).transpose()?;
+    if let Some(inspector) = &inspector {
+        outln!("# inspector: {}", inspector.url());
+    }
     // Each command's state is on disk before its answer leaves, so stopping at any moment
     // loses nothing; only the control socket is to be removed.
     let socket = server.path().to_path_buf();
@@ -173,10 +176,6 @@ fn serve_system(
             Ok(readers) => outln!("ready: {} in {}", if count == 1 { "card" } else { "cards" }, readers.join(", ")),
             Err(e) => eprintln!("mynasim: {e:#} (the cards keep waiting for vpcd)"),
         }
-        outln!("# control: mynasim ctl status (socket {})", server.path().display());
-    }
-    if let Some(inspector) = &inspector {
-        outln!("# inspector: {}", inspector.url());
     }
     for thread in threads {
         match thread.join() {

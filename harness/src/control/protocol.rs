@@ -16,7 +16,7 @@
 //! ```
 //!
 //! A request naming no `card` acts on the only card; with several cards it must name one,
-//! by name (the profile's file name, as `status` lists them) or by slot number. A change
+//! by name (the profile's file name without its extension, as `status` lists them) or by slot number. A change
 //! is durable (in the card's state file, if it has one) before its reply is sent. The
 //! full reference is docs/control-protocol.md. Versions only grow: fields may be added to
 //! replies and events; a request or field a server does not know is refused with a reply
@@ -183,7 +183,7 @@ pub struct StatusReply {
 /// One card as `status` shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CardStatus {
-    /// Its name (the profile's file name, or `default`).
+    /// Its name (the profile's file name without its extension, or `default`).
     pub card: String,
     /// Its slot (vpcd port 35963 + slot in a private sandbox).
     pub slot: usize,

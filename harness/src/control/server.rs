@@ -44,17 +44,20 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// Puts each card in a slot of its own, watched through one event stream. Cards get
-    /// their profile's file name, made unique with their slot number where two share one.
+    /// Puts each card in a slot of its own, watched through one event stream. Cards are
+    /// named after their profile's file (`alice` for `cards/alice.yaml`), made unique with
+    /// their slot number where two share a name.
     pub fn new(cards: Vec<(LoadedCard, Option<PathBuf>)>) -> Controller {
         let events = Events::new();
-        let names: Vec<String> = cards.iter().map(|(c, _)| c.name.clone()).collect();
+        let short =
+            |card: &LoadedCard| Path::new(&card.name).file_stem().map_or_else(|| card.name.clone(), |s| s.to_string_lossy().into_owned());
+        let names: Vec<String> = cards.iter().map(|(c, _)| short(c)).collect();
         let cards = cards
             .into_iter()
+            .zip(&names)
             .enumerate()
-            .map(|(n, (card, profile))| {
-                let name =
-                    if names.iter().filter(|m| **m == card.name).count() > 1 { format!("{}-{n}", card.name) } else { card.name.clone() };
+            .map(|(n, ((card, profile), name))| {
+                let name = if names.iter().filter(|m| *m == name).count() > 1 { format!("{name}-{n}") } else { name.clone() };
                 ControlledCard { slot: Slot::watched(card, name, events.clone()), profile }
             })
             .collect();
@@ -383,17 +386,26 @@ fn serve_connection(controller: &Controller, stream: UnixStream) -> std::io::Res
     Ok(())
 }
 
-/// Sends event lines until the client goes away.
+/// Sends event lines until the client goes away, flushing whenever the queue is empty
+/// (one write for a burst of events).
 pub fn stream_events(watch: &Watch, out: &mut impl Write, closed: &AtomicBool) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(out);
+    let mut pending = false;
     loop {
-        match watch.next(Duration::from_millis(200)) {
+        let wait = if pending { Duration::ZERO } else { Duration::from_millis(200) };
+        match watch.next(wait) {
             Next::Line(line) => {
                 out.write_all(line.as_bytes())?;
                 out.write_all(b"\n")?;
+                pending = true;
+            }
+            Next::Idle if pending => {
+                out.flush()?;
+                pending = false;
             }
             Next::Idle if closed.load(Ordering::Relaxed) => return Ok(()),
             Next::Idle => {}
-            Next::Closed => return Ok(()),
+            Next::Closed => return out.flush(),
         }
     }
 }

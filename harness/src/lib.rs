@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod control;
 pub mod export;
+pub mod inspector;
 pub mod keycache;
 pub mod load;
 pub mod process;

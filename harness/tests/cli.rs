@@ -227,3 +227,16 @@ fn inspect_shows_the_mf_level_objects() {
     assert!(text.contains("MF level: no Issuer Security Domain, no GET DATA objects, no 5F51 (a phone token)"), "{text}");
     assert!(!text.lines().any(|l| l.trim_start().starts_with("7F21") || l.trim_start().starts_with("5F51")), "{text}");
 }
+
+#[test]
+fn serve_inspect_listens_on_this_machine_only() {
+    let out = mynasim(&["serve", "--inspect=0.0.0.0:8080"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("listens on this machine only") && err.contains("ssh -L"), "{err}");
+    let out = mynasim(&["serve", "--inspect=8080"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("write IP:PORT, such as 127.0.0.1:8080"), "{}", stderr(&out));
+    let help = stdout(&mynasim(&["serve", "--help"]));
+    assert!(help.contains("--inspect[=<ADDR>]"), "{help}");
+}

@@ -1,10 +1,12 @@
 //! `mynasim serve`: cards through vpcd, to the system pcscd or a private one.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use mynasim_harness::control::discover::{self, Registration};
 use mynasim_harness::control::server::{ControlServer, Controller};
+use mynasim_harness::inspector::{Inspector, InspectorError};
 use mynasim_harness::keycache::DirKeyCache;
 use mynasim_harness::load::load_card;
 use mynasim_harness::sandbox::{CardSource, Sandbox, SandboxLogs, SandboxOptions, DEFAULT_PROFILE};
@@ -20,7 +22,7 @@ use super::pcsc_status::wait_for_cards;
 ///
 /// Either way, `mynasim ctl` changes and watches the running cards (lock a PIN, pull the
 /// card, add latency, see the APDUs) through a control socket, found by itself when one
-/// serve runs.
+/// serve runs; --inspect shows the same in a web page.
 #[derive(clap::Args)]
 pub struct Args {
     /// Card profiles (YAML); none = one default card (`@default` names it among others).
@@ -42,6 +44,12 @@ pub struct Args {
     /// $XDG_RUNTIME_DIR/mynasim (or TEMP/mynasim-UID), where `ctl` looks.
     #[arg(long, value_name = "PATH")]
     control: Option<PathBuf>,
+    /// Serve the web inspector on this machine: every card live, the APDUs decoded, buttons
+    /// for the control operations. The URL to open (with its access token) is printed once
+    /// it listens. Default address 127.0.0.1 on a free port; `--inspect=127.0.0.1:8080`
+    /// picks one (loopback addresses only).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true, default_missing_value = "127.0.0.1:0", value_parser = loopback_address)]
+    inspect: Option<SocketAddr>,
     /// Create this file once pcscd has powered the card (used by the sandbox); `{slot}`
     /// becomes each card's slot number.
     #[arg(long, hide = true)]
@@ -62,6 +70,17 @@ fn vpcd_address(text: &str) -> Result<String, String> {
     }
 }
 
+/// `--inspect=ADDR`: an IP address and port of this machine (checked while the arguments
+/// are parsed).
+fn loopback_address(text: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = text.parse().map_err(|_| "write IP:PORT, such as 127.0.0.1:8080 (port 0: a free one)".to_owned())?;
+    if addr.ip().is_loopback() {
+        Ok(addr)
+    } else {
+        Err(InspectorError::NotLoopback(addr).to_string())
+    }
+}
+
 /// Runs `serve`; `log` is the log filter, passed on to the cards of a private sandbox.
 pub fn run(args: Args, log: &str) -> Result<()> {
     if args.private && args.profiles.len() > mynasim_harness::sandbox::MAX_CARDS {
@@ -77,9 +96,9 @@ pub fn run(args: Args, log: &str) -> Result<()> {
         .exit();
     }
     if args.private {
-        serve_private(args.profiles, args.transcript, args.log_file, args.control, log)
+        serve_private(args.profiles, args.transcript, args.log_file, args.control, args.inspect, log)
     } else {
-        serve_system(args.profiles, &args.vpcd, args.ready_file, args.null_card, !args.no_socket_fix, args.control)
+        serve_system(args.profiles, &args.vpcd, args.ready_file, args.null_card, !args.no_socket_fix, args.control, args.inspect)
     }
 }
 
@@ -97,6 +116,7 @@ fn serve_system(
     null_card: bool,
     socket_fix: bool,
     control: Option<PathBuf>,
+    inspect: Option<SocketAddr>,
 ) -> Result<()> {
     let (host, port) = vpcd.rsplit_once(':').context("--vpcd must be HOST:PORT")?;
     let port: u16 = port.parse().context("--vpcd port must be a number")?;
@@ -130,6 +150,11 @@ fn serve_system(
     let server = ControlServer::start(std::sync::Arc::clone(&controller), &control)
         .with_context(|| format!("cannot listen on the control socket {}", control.display()))?;
     outln!("# control: mynasim ctl status (socket {})", server.path().display());
+    // Serving at once, while the cards wait for pcscd too.
+    let inspector = inspect.map(|addr| Inspector::start(addr, server.path())).transpose()?;
+    if let Some(inspector) = &inspector {
+        outln!("# inspector: {}", inspector.url());
+    }
     // Each command's state is on disk before its answer leaves, so stopping at any moment
     // loses nothing; only the control socket is to be removed.
     let socket = server.path().to_path_buf();
@@ -167,6 +192,7 @@ fn serve_private(
     transcript: Option<PathBuf>,
     log_file: Option<PathBuf>,
     control: Option<PathBuf>,
+    inspect: Option<SocketAddr>,
     log: &str,
 ) -> Result<()> {
     let mut options = SandboxOptions::new(std::env::current_exe().context("cannot find the mynasim binary")?);
@@ -204,6 +230,11 @@ fn serve_private(
     outln!("export PCSCLITE_CSOCK_NAME={}", sandbox.socket().display());
     outln!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.cards.len());
     outln!("# control: mynasim ctl status (socket {})", socket.display());
+    // Here, not in the sandbox: its 127.0.0.1 is its own network namespace's.
+    let inspector = inspect.map(|addr| Inspector::start(addr, &socket)).transpose()?;
+    if let Some(inspector) = &inspector {
+        outln!("# inspector: {}", inspector.url());
+    }
     // Until a signal, or until part of the sandbox dies (which ends it): then say which.
     loop {
         match rx.recv_timeout(std::time::Duration::from_millis(100)) {

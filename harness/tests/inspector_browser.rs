@@ -1,0 +1,169 @@
+//! The web inspector through the whole stack: `mynasim serve --private --inspect` (pcscd +
+//! vpcd in a sandbox, the inspector in the user-facing serve), its page in a real headless
+//! Chromium (tests/browser), and a PC/SC client on the card with the `pcsc` crate:
+//!
+//! - a request without the token is refused (403, saying to open the printed URL);
+//! - the page shows the card; clicking "lock" on the auth PIN locks it for the PC/SC
+//!   client (VERIFY answers 69 84) and the page shows it LOCKED;
+//! - the client's APDUs appear in the page's log, decoded (`SELECT 公的個人認証AP`), PIN
+//!   bytes masked, and the log's search box filters them;
+//! - an office reset with a new PIN and an injected status word, from the page, reach the
+//!   client.
+//!
+//! With `MYNASIM_UPDATE_SCREENSHOTS=1` the screenshot of the page goes to
+//! docs/inspector.png (the README's); otherwise into the test's temporary folder.
+//!
+//! One test: pcsc-lite reads `PCSCLITE_CSOCK_NAME` once per process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod browser;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use browser::Browser;
+
+const MYNASIM: &str = env!("CARGO_BIN_EXE_mynasim");
+const SELECT_JPKI: &[u8] = &[0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
+const SELECT_AUTH_PIN: &[u8] = &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18];
+const VERIFY_1234: &[u8] = &[0x00, 0x20, 0x00, 0x80, 0x04, 0x31, 0x32, 0x33, 0x34];
+const SELECT_AUTH_CERTIFICATE: &[u8] = &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x0A];
+const READ_BINARY_HEADER: &[u8] = &[0x00, 0xB0, 0x00, 0x00, 0x04];
+
+/// The serve process; stopped (and its sandbox with it) when dropped.
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
+}
+
+fn send(card: &pcsc::Card, apdu: &[u8]) -> Vec<u8> {
+    let mut buf = [0u8; 4096];
+    card.transmit(apdu, &mut buf).map(<[u8]>::to_vec).unwrap()
+}
+
+/// The first line of the answer to a GET of `target` on a fresh connection.
+fn status_line(addr: &str, target: &str, headers: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_owned(), body.to_owned())
+}
+
+#[test]
+fn the_inspector_locks_a_pin_for_a_pcsc_client_and_shows_its_apdus() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let runtime = tempfile::tempdir()?;
+    let mut child = Command::new(MYNASIM)
+        .args(["serve", "--private", "--inspect"])
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().unwrap();
+    let _serve = Serve(child);
+    let (mut socket, mut url) = (None, None);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if let Some(s) = line.strip_prefix("export PCSCLITE_CSOCK_NAME=") {
+            socket = Some(s.to_owned());
+        }
+        if let Some(u) = line.strip_prefix("# inspector: ") {
+            url = Some(u.to_owned());
+            break;
+        }
+    }
+    let socket = socket.expect("serve printed the pcscd socket");
+    let url = url.expect("serve printed the inspector's URL");
+    let (addr, token) = url.strip_prefix("http://").and_then(|u| u.split_once("/?token=")).expect("http://ADDR/?token=TOKEN");
+    assert!(addr.starts_with("127.0.0.1:") && token.len() == 32, "{url}");
+
+    // Nothing without the token.
+    let (status, body) = status_line(addr, "/", "");
+    assert_eq!(status, "HTTP/1.1 403 Forbidden");
+    assert!(body.contains("open the URL `mynasim serve --inspect` printed"), "{body}");
+    assert_eq!(status_line(addr, "/", "Authorization: Bearer 00000000000000000000000000000000\r\n").0, "HTTP/1.1 403 Forbidden");
+
+    // The page shows the card, with its event stream live.
+    let browser = Browser::start()?;
+    let loading = Instant::now();
+    browser.goto(&url)?;
+    let card = r#".card[data-card="default"]"#;
+    browser.wait_for(&format!(r#"{card} [data-pin-row="auth"]"#))?;
+    browser.wait_until("the event stream", browser::WAIT_TIMEOUT, |b| Ok(b.find("#connection")?.text()? == "live"))?;
+    eprintln!("page shown with its card and live in {:?}", loading.elapsed());
+    let timing = browser.execute(
+        "const t = performance.getEntriesByType('navigation')[0]; return [t.responseEnd - t.startTime, t.loadEventEnd - t.startTime];",
+        vec![],
+    )?;
+    eprintln!("navigation timing (ms): response end, load event end: {timing}");
+    assert_eq!(browser.find(&format!(r#"{card} [data-pin-row="auth"] [data-field="tries"]"#))?.text()?, "3/3");
+    assert!(browser.find(&format!(r#"{card} [data-cert="auth"]"#))?.text()?.contains("valid"));
+
+    // Lock the auth PIN from the page: the PC/SC client's VERIFY is refused.
+    std::env::set_var("PCSCLITE_CSOCK_NAME", &socket);
+    let context = pcsc::Context::establish(pcsc::Scope::User)?;
+    let mut names = [0u8; 2048];
+    let reader = context.list_readers(&mut names)?.next().unwrap().to_owned();
+    let client = context.connect(&reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)?;
+    browser.click(&format!(r#"{card} button[data-action="lock"][data-pin="auth"]"#))?;
+    browser.wait_for(&format!(r#"{card} [data-pin-row="auth"] .locked"#))?;
+    browser.wait_for_text("auth PIN locked (0 of 3 tries left)")?;
+    assert_eq!(send(&client, SELECT_JPKI), [0x90, 0x00]);
+    assert_eq!(send(&client, SELECT_AUTH_PIN), [0x90, 0x00]);
+    assert_eq!(send(&client, VERIFY_1234), [0x69, 0x84], "VERIFY of a PIN the page locked");
+    assert_eq!(send(&client, SELECT_AUTH_CERTIFICATE), [0x90, 0x00]);
+    assert_eq!(send(&client, READ_BINARY_HEADER).len(), 6);
+
+    // The client's APDUs in the page's log, decoded, the PIN masked, the selection shown.
+    let rows = "#apdu-rows tr.apdu";
+    browser.wait_until("5 APDUs in the log", browser::WAIT_TIMEOUT, |b| Ok(b.find_all(rows)?.len() >= 5))?;
+    browser.wait_for_text("SELECT 公的個人認証AP")?;
+    let log = browser.find("#apdu-log")?.text()?;
+    assert!(log.contains("0020008004********") && !log.contains("0020008004313233"), "PIN bytes masked:\n{log}");
+    assert!(log.contains("69 84"), "{log}");
+    browser.wait_until("the selection", browser::WAIT_TIMEOUT, |b| {
+        Ok(b.find(&format!(r#"{card} [data-field="selection"]"#))?.text()?.contains("EF 000A"))
+    })?;
+
+    let screenshot = if std::env::var_os("MYNASIM_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/inspector.png")
+    } else {
+        runtime.path().join("inspector.png")
+    };
+    browser.screenshot(&screenshot)?;
+    eprintln!("screenshot: {}", screenshot.display());
+
+    // The search box filters the log.
+    browser.type_into("#log-search", "VERIFY")?;
+    browser.wait_until("the log filtered", browser::WAIT_TIMEOUT, |b| {
+        let shown: Vec<_> = b.find_all(rows)?.into_iter().filter(|r| r.text().is_ok_and(|t| !t.is_empty())).collect();
+        Ok(shown.len() == 1)
+    })?;
+
+    // The office reset with a new PIN (the page asks for it; the answer is given here), then
+    // a status word injected for the next command: both reach the client.
+    browser.execute("window.prompt = () => '5678';", vec![])?;
+    browser.click(&format!(r#"{card} button[data-action="office_reset"][data-pin="auth"]"#))?;
+    browser.wait_until("the auth PIN back to 3/3", browser::WAIT_TIMEOUT, |b| {
+        Ok(b.find(&format!(r#"{card} [data-pin-row="auth"] [data-field="tries"]"#))?.text()? == "3/3")
+    })?;
+    assert_eq!(send(&client, SELECT_AUTH_PIN), [0x90, 0x00]);
+    assert_eq!(send(&client, &[0x00, 0x20, 0x00, 0x80, 0x04, b'5', b'6', b'7', b'8']), [0x90, 0x00], "the new PIN verifies");
+    browser.type_into(&format!(r#"{card} [data-input="sw"]"#), "6F00")?;
+    browser.click(&format!(r#"{card} button[data-action="sw"]"#))?;
+    browser.wait_for(&format!(r#"{card} [data-field="faults"] .badge"#))?;
+    assert_eq!(send(&client, SELECT_JPKI), [0x6F, 0x00], "the injected status word");
+    assert_eq!(send(&client, SELECT_JPKI), [0x90, 0x00], "once only");
+    eprintln!("whole test: {:?}", started.elapsed());
+    Ok(())
+}

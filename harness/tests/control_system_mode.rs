@@ -48,7 +48,7 @@ fn system_mode_control_is_found_durable_and_cleaned_up() {
     assert_eq!(std::fs::metadata(&entry).unwrap().permissions().mode() & 0o777, 0o600);
 
     // `ctl watch` prints what the card answers to vpcd's frames, decoded.
-    let watcher = Command::new(MYNASIM)
+    let mut watcher = Command::new(MYNASIM)
         .args(["ctl", "watch", "--count", "1"])
         .env("XDG_RUNTIME_DIR", runtime.path())
         .stdout(Stdio::piped())
@@ -68,7 +68,7 @@ fn system_mode_control_is_found_durable_and_cleaned_up() {
     assert_eq!(answer, [0x00, 0x02, 0x90, 0x00]);
     let watched = watcher.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&watched.stdout);
-    assert!(text.contains("> SELECT 公的個人認証AP\n               00A4040C0AD392F00026010000000001\n"), "{text}");
+    assert!(text.contains("> SELECT 公的個人認証AP\n               00A4040C0AD392F000260100000001\n"), "{text}");
     assert!(text.contains("< 90 00 success"), "{text}");
 
     // Durable before ctl returns: the state file says so.

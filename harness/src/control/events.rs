@@ -105,13 +105,20 @@ pub enum Next {
 }
 
 impl Watch {
-    /// The next event line, waiting at most `wait`.
+    /// The next event line, waiting at most `wait` (zero: only what is queued).
     pub fn next(&self, wait: Duration) -> Next {
         let missed = self.dropped.swap(0, Ordering::Relaxed);
         if missed > 0 {
             return match serde_json::to_string(&Event::Dropped { count: missed }) {
                 Ok(line) => Next::Line(line.into()),
                 Err(_) => Next::Idle,
+            };
+        }
+        if wait.is_zero() {
+            return match self.rx.try_recv() {
+                Ok(line) => Next::Line(line),
+                Err(mpsc::TryRecvError::Empty) => Next::Idle,
+                Err(mpsc::TryRecvError::Disconnected) => Next::Closed,
             };
         }
         match self.rx.recv_timeout(wait) {

@@ -386,26 +386,33 @@ fn serve_connection(controller: &Controller, stream: UnixStream) -> std::io::Res
     Ok(())
 }
 
-/// Sends event lines until the client goes away, flushing whenever the queue is empty
-/// (one write for a burst of events).
+/// How often a watcher's queue is drained. Draining on a clock rather than on each event
+/// means the card's thread never wakes the writer: publishing an event is a queue push,
+/// and a burst of events goes out in one write, a few milliseconds later.
+const DRAIN_EVERY: Duration = Duration::from_millis(10);
+
+/// Sends event lines until the client goes away.
 pub fn stream_events(watch: &Watch, out: &mut impl Write, closed: &AtomicBool) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(out);
-    let mut pending = false;
     loop {
-        let wait = if pending { Duration::ZERO } else { Duration::from_millis(200) };
-        match watch.next(wait) {
-            Next::Line(line) => {
-                out.write_all(line.as_bytes())?;
-                out.write_all(b"\n")?;
-                pending = true;
+        let mut wrote = false;
+        loop {
+            match watch.next(Duration::ZERO) {
+                Next::Line(line) => {
+                    out.write_all(line.as_bytes())?;
+                    out.write_all(b"\n")?;
+                    wrote = true;
+                }
+                Next::Idle => break,
+                Next::Closed => return out.flush(),
             }
-            Next::Idle if pending => {
-                out.flush()?;
-                pending = false;
-            }
-            Next::Idle if closed.load(Ordering::Relaxed) => return Ok(()),
-            Next::Idle => {}
-            Next::Closed => return out.flush(),
         }
+        if wrote {
+            out.flush()?;
+        }
+        if closed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        std::thread::sleep(DRAIN_EVERY);
     }
 }

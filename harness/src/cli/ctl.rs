@@ -156,7 +156,7 @@ enum FaultCommand {
 #[derive(clap::Args)]
 struct Which {
     /// Commands with this INS byte (`2A`).
-    #[arg(long, value_parser = hex_pattern, conflicts_with = "matches")]
+    #[arg(long, value_parser = ins_byte, conflicts_with = "matches")]
     ins: Option<HexPatternValue>,
     /// Commands starting with these bytes, `x` for any digit (`00 20 xx 80`).
     #[arg(long = "match", value_name = "PATTERN", value_parser = hex_pattern)]
@@ -179,6 +179,13 @@ fn latency(text: &str) -> Result<LatencySpec, String> {
 
 fn hex_pattern(text: &str) -> Result<HexPatternValue, String> {
     HexPattern::parse(text).map(HexPatternValue)
+}
+
+fn ins_byte(text: &str) -> Result<HexPatternValue, String> {
+    match HexPattern::parse(text) {
+        Ok(p) if p.len() == 1 && p.nibbles().iter().all(Option::is_some) => Ok(HexPatternValue(p)),
+        _ => Err("write one INS byte in hex, such as 2A (for a longer prefix: --match \"80 2A\")".into()),
+    }
 }
 
 /// Runs `ctl`.

@@ -112,6 +112,9 @@ fn opensc_sees_the_card_as_soon_as_serve_says_ready() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let export = lines.next().unwrap().unwrap();
     let socket = export.strip_prefix("export PCSCLITE_CSOCK_NAME=").unwrap().to_owned();
+    // Then `# control:` (and `# inspector:` if asked), and `# ready` last.
+    let control = lines.next().unwrap().unwrap();
+    assert!(control.starts_with("# control: mynasim ctl status (socket "), "{control}");
     let ready = lines.next().unwrap().unwrap();
     assert!(ready.starts_with("# ready"), "{ready}");
     let list = Command::new("opensc-tool").arg("-l").env("PCSCLITE_CSOCK_NAME", &socket).output().unwrap();

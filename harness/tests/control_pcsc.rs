@@ -8,7 +8,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::ffi::CStr;
+mod pcsc_sandbox;
+
+use pcsc_sandbox::wait_presence;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -44,20 +47,6 @@ fn verify(pin: &[u8]) -> Vec<u8> {
     let mut apdu = vec![0x00, 0x20, 0x00, 0x80, pin.len() as u8];
     apdu.extend_from_slice(pin);
     apdu
-}
-
-/// Waits until pcscd reports the reader `present` or not.
-fn wait_presence(context: &pcsc::Context, reader: &CStr, present: bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut states = [pcsc::ReaderState::new(reader, pcsc::State::UNAWARE)];
-    loop {
-        context.get_status_change(Duration::from_millis(500), &mut states).ok();
-        if states[0].event_state().contains(pcsc::State::PRESENT) == present {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the reader did not become {}", if present { "present" } else { "empty" });
-        states[0].sync_current_state();
-    }
 }
 
 #[test]

@@ -18,6 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browser;
+mod pcsc_sandbox;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -164,6 +165,34 @@ fn the_inspector_locks_a_pin_for_a_pcsc_client_and_shows_its_apdus() -> anyhow::
     browser.wait_for(&format!(r#"{card} [data-field="faults"] .badge"#))?;
     assert_eq!(send(&client, SELECT_JPKI), [0x6F, 0x00], "the injected status word");
     assert_eq!(send(&client, SELECT_JPKI), [0x90, 0x00], "once only");
+
+    // One try left, then a latency on READ BINARY, from the page.
+    browser.click(&format!(r#"{card} button[data-action="one_try"][data-pin="auth"]"#))?;
+    browser.wait_until("the auth PIN at 1/3", browser::WAIT_TIMEOUT, |b| {
+        Ok(b.find(&format!(r#"{card} [data-pin-row="auth"] [data-field="tries"]"#))?.text()? == "1/3")
+    })?;
+    assert_eq!(send(&client, SELECT_AUTH_PIN), [0x90, 0x00]);
+    assert_eq!(send(&client, &VERIFY_1234[..4]), [0x63, 0xC1], "the tries query after \"one try left\"");
+    browser.type_into(&format!(r#"{card} [data-input="ins"]"#), "B0")?;
+    browser.click(&format!(r#"{card} button[data-action="latency"]"#))?;
+    browser.wait_for_text("latency 300ms on INS B0")?;
+    assert_eq!(send(&client, SELECT_AUTH_CERTIFICATE), [0x90, 0x00]);
+    let read = Instant::now();
+    assert_eq!(send(&client, READ_BINARY_HEADER).len(), 6);
+    assert!(read.elapsed() >= std::time::Duration::from_millis(300), "READ BINARY took {:?}", read.elapsed());
+    browser.click(&format!(r#"{card} button[data-action="clear_faults"]"#))?;
+    browser.wait_until("no faults", browser::WAIT_TIMEOUT, |b| {
+        Ok(b.find_all(&format!(r#"{card} [data-field="faults"] .badge"#))?.is_empty())
+    })?;
+
+    // Remove and insert from the page: pcscd sees the reader empty, then the card back.
+    browser.click(&format!(r#"{card} button[data-action="remove"]"#))?;
+    pcsc_sandbox::wait_presence(&context, &reader, false);
+    assert_eq!(client.transmit(SELECT_JPKI, &mut [0u8; 258]).unwrap_err(), pcsc::Error::RemovedCard);
+    browser.click(&format!(r#"{card} button[data-action="insert"]"#))?;
+    pcsc_sandbox::wait_presence(&context, &reader, true);
+    let client = context.connect(&reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)?;
+    assert_eq!(send(&client, SELECT_JPKI), [0x90, 0x00], "the card is back");
     eprintln!("whole test: {:?}", started.elapsed());
     Ok(())
 }

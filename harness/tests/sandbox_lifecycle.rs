@@ -21,6 +21,9 @@ fn serve_private(extra: &[&str]) -> (Child, String, std::io::Lines<BufReader<std
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let export = lines.next().unwrap().unwrap();
     let socket = export.strip_prefix("export PCSCLITE_CSOCK_NAME=").unwrap().to_owned();
+    // Then `# control:` (and `# inspector:` if asked), and `# ready` last.
+    let control = lines.next().unwrap().unwrap();
+    assert!(control.starts_with("# control: mynasim ctl status (socket "), "{control}");
     let ready = lines.next().unwrap().unwrap();
     assert!(ready.starts_with("# ready"), "{ready}");
     let dir = Path::new(&socket).parent().unwrap().parent().unwrap().display().to_string();

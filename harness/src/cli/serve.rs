@@ -62,6 +62,15 @@ pub struct Args {
     no_socket_fix: bool,
 }
 
+/// Prints a line for the user. A server goes on serving when nobody reads its output any
+/// more (`serve --private | head -1`, a test that stops reading at the line it wanted), so
+/// a closed standard output is not an error here, unlike in the one-shot commands.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(line).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
+}
+
 /// `--vpcd HOST:PORT`, checked while the arguments are parsed (a wrong one exits 2).
 fn vpcd_address(text: &str) -> Result<String, String> {
     match text.rsplit_once(':') {
@@ -149,11 +158,11 @@ fn serve_system(
     };
     let server = ControlServer::start(std::sync::Arc::clone(&controller), &control)
         .with_context(|| format!("cannot listen on the control socket {}", control.display()))?;
-    outln!("# control: mynasim ctl status (socket {})", server.path().display());
+    say(format_args!("# control: mynasim ctl status (socket {})", server.path().display()));
     // Serving at once, while the cards wait for pcscd too.
     let inspector = inspect.map(|addr| Inspector::start(addr, server.path())).transpose()?;
     if let Some(inspector) = &inspector {
-        outln!("# inspector: {}", inspector.url());
+        say(format_args!("# inspector: {}", inspector.url()));
     }
     // Each command's state is on disk before its answer leaves, so stopping at any moment
     // loses nothing; only the control socket is to be removed.
@@ -173,7 +182,7 @@ fn serve_system(
     if ready_file.is_none() {
         // Standing alone (not inside a sandbox): say when clients can use the cards.
         match wait_for_cards(count, std::time::Duration::from_secs(30)) {
-            Ok(readers) => outln!("ready: {} in {}", if count == 1 { "card" } else { "cards" }, readers.join(", ")),
+            Ok(readers) => say(format_args!("ready: {} in {}", if count == 1 { "card" } else { "cards" }, readers.join(", "))),
             Err(e) => eprintln!("mynasim: {e:#} (the cards keep waiting for vpcd)"),
         }
     }
@@ -227,14 +236,15 @@ fn serve_private(
     // `ctl` finds this serve by its entry in the runtime folder, and by --control PATH.
     let _registration = Registration::link(&socket).context("cannot register the control socket")?;
     let _named = control.map(|path| Registration::link_at(&path, &socket)).transpose().context("cannot create the --control link")?;
-    outln!("export PCSCLITE_CSOCK_NAME={}", sandbox.socket().display());
-    outln!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.cards.len());
-    outln!("# control: mynasim ctl status (socket {})", socket.display());
+    say(format_args!("export PCSCLITE_CSOCK_NAME={}", sandbox.socket().display()));
+    say(format_args!("# control: mynasim ctl status (socket {})", socket.display()));
     // Here, not in the sandbox: its 127.0.0.1 is its own network namespace's.
     let inspector = inspect.map(|addr| Inspector::start(addr, &socket)).transpose()?;
     if let Some(inspector) = &inspector {
-        outln!("# inspector: {}", inspector.url());
+        say(format_args!("# inspector: {}", inspector.url()));
     }
+    // Last: whoever waits for it has every line above.
+    say(format_args!("# ready: {} card(s) in a private pcscd; press Ctrl-C to stop", options.cards.len()));
     // Until a signal, or until part of the sandbox dies (which ends it): then say which.
     loop {
         match rx.recv_timeout(std::time::Duration::from_millis(100)) {

@@ -280,12 +280,25 @@ impl Browser {
 
     /// Clicks the first element matching the CSS `selector`.
     pub fn click(&self, selector: &str) -> anyhow::Result<()> {
-        self.find(selector)?.click()
+        self.on_fresh(selector, |e| e.click())
     }
 
     /// Types `text` into the first element matching the CSS `selector`.
     pub fn type_into(&self, selector: &str, text: &str) -> anyhow::Result<()> {
-        self.find(selector)?.type_text(text)
+        self.on_fresh(selector, |e| e.type_text(text))
+    }
+
+    /// Finds `selector` and acts on it, finding it again when the page replaced the element
+    /// in between (a live page re-rendering between the find and the action: WebDriver's
+    /// "stale element reference").
+    fn on_fresh(&self, selector: &str, act: impl Fn(Element<'_>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+        let mut tries = 0;
+        loop {
+            match act(self.find(selector)?) {
+                Err(e) if tries < 5 && format!("{e:#}").contains("stale element") => tries += 1,
+                done => return done,
+            }
+        }
     }
 
     /// Waits until `ready` says yes, looking every 50 ms for at most `timeout`. An error

@@ -2,7 +2,7 @@
 //! profiles written as YAML text, and this process's PC/SC context pointed at it.
 //!
 //! pcsc-lite reads `PCSCLITE_CSOCK_NAME` once per process, so a test binary using this
-//! holds one test (one sandbox).
+//! holds one test (one sandbox). [`wait_presence`] serves any test with a PC/SC context.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -49,4 +49,18 @@ pub fn start(profiles: &[&str]) -> PcscSandbox {
 /// The profile of card `n` as written by [`start`].
 pub fn profile_path(sandbox: &PcscSandbox, n: usize) -> std::path::PathBuf {
     sandbox.dir.path().join(format!("card-{n}.yaml"))
+}
+
+/// Waits until pcscd reports `reader` with a card (`present`) or empty.
+pub fn wait_presence(context: &pcsc::Context, reader: &CStr, present: bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut states = [pcsc::ReaderState::new(reader, pcsc::State::UNAWARE)];
+    loop {
+        context.get_status_change(std::time::Duration::from_millis(500), &mut states).ok();
+        if states[0].event_state().contains(pcsc::State::PRESENT) == present {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the reader did not become {}", if present { "present" } else { "empty" });
+        states[0].sync_current_state();
+    }
 }

@@ -169,3 +169,24 @@ fn a_swap_puts_another_card_in_the_slot() {
     let missing = call(&c, r#"{"op":"swap","profile":"/nonexistent/carol.yaml"}"#);
     assert!(error(&missing).starts_with("cannot load /nonexistent/carol.yaml"), "{missing}");
 }
+
+#[test]
+fn unlock_reset_and_power_cycle_act_on_the_card() {
+    let c = controller(1);
+    call(&c, r#"{"op":"lock","pin":"auth"}"#);
+    let done = call(&c, r#"{"op":"unlock","pin":"auth"}"#);
+    assert_eq!(done["result"]["done"], "auth PIN unlocked (3 of 3 tries left)", "{done}");
+    let session = |c: &Controller| {
+        let status: StatusReply = serde_json::from_value(call(c, r#"{"op":"status"}"#)["result"].clone()).unwrap();
+        (status.cards[0].state.applet.clone(), status.cards[0].state.pins[0].verified)
+    };
+    for op in ["power_cycle", "reset"] {
+        send(&c, 0, SELECT_JPKI);
+        send(&c, 0, SELECT_AUTH_PIN);
+        assert_eq!(send(&c, 0, VERIFY_1234), [0x90, 0x00], "unlocked, the value unchanged");
+        assert_eq!(session(&c), (Some("jpki".to_owned()), true));
+        // The default card's contact interface clears the session on a warm reset too.
+        assert_eq!(call(&c, &format!(r#"{{"op":"{op}"}}"#))["ok"], true, "{op}");
+        assert_eq!(session(&c), (None, false), "after {op}");
+    }
+}

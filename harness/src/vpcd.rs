@@ -158,6 +158,13 @@ pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::pa
     loop {
         card.wait_inserted();
         match TcpStream::connect(target) {
+            Ok(stream) if is_self_connection(&stream) => {
+                // Nothing listened on vpcd's port yet and the kernel picked that very port
+                // as our socket's own: TCP's simultaneous open connected it to itself.
+                // Close it at once (it holds the port vpcd is about to bind) and retry.
+                drop(stream);
+                std::thread::sleep(pause);
+            }
             Ok(stream) => {
                 waiting_logged = false;
                 pause = Duration::from_millis(5);
@@ -180,6 +187,13 @@ pub fn serve(card: &mut dyn VirtualCard, addr: &str, ready_file: Option<&std::pa
             }
         }
     }
+}
+
+/// Whether `stream` is connected to itself: a connection to a local port nobody listens on
+/// succeeds when the kernel happens to choose that same port as the socket's own (TCP
+/// simultaneous open). The socket then holds vpcd's port, and vpcd cannot bind it.
+pub fn is_self_connection(stream: &TcpStream) -> bool {
+    matches!((stream.local_addr(), stream.peer_addr()), (Ok(local), Ok(peer)) if local == peer)
 }
 
 /// Answers frames until the peer closes the connection.
@@ -264,6 +278,23 @@ mod tests {
                 _ => Ok(0),
             }
         }
+    }
+
+    /// The race behind a sandbox whose vpcd could not bind its port: a socket bound to a
+    /// port and connected to that same port is connected to itself.
+    #[test]
+    fn a_socket_connected_to_its_own_port_is_recognised() {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+        let own = socket.local_addr().unwrap();
+        socket.connect(&own).unwrap();
+        let stream: TcpStream = socket.into();
+        assert!(is_self_connection(&stream));
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let other = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert!(!is_self_connection(&other));
     }
 
     #[test]

@@ -266,9 +266,14 @@ impl Sandbox {
         if !is_root() {
             unshare.arg("--map-root-user");
         }
-        let setup = "set -e\nip link set lo up\nmount -n -t tmpfs tmpfs /run\nmkdir -p /run/pcscd\nmount -n --bind \"$SANDBOX/pcscd\" /run/pcscd\nexec \"$@\"\n";
+        // The kernel's ephemeral ports start above vpcd's, so the card's connect can never
+        // be given vpcd's port as its own (a self-connection that keeps vpcd from binding).
+        let ephemeral = format!("{} 60999", card_port(MAX_CARDS));
+        let setup = format!(
+            "set -e\nip link set lo up\necho {ephemeral} > /proc/sys/net/ipv4/ip_local_port_range\nmount -n -t tmpfs tmpfs /run\nmkdir -p /run/pcscd\nmount -n --bind \"$SANDBOX/pcscd\" /run/pcscd\nexec \"$@\"\n"
+        );
         let mut child = unshare
-            .args(["--mount", "--net", "--pid", "--fork", "--kill-child", "--propagation", "private", "sh", "-c", setup, "sh"])
+            .args(["--mount", "--net", "--pid", "--fork", "--kill-child", "--propagation", "private", "sh", "-c", &setup, "sh"])
             .arg(&options.mynasim)
             .arg("sandbox-init")
             .arg(dir.path())

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod pcsc_sandbox;
+
 use std::process::{Command, Output};
 
 fn mynasim(args: &[&str]) -> Output {
@@ -102,26 +104,13 @@ fn every_shipped_profile_loads() {
 
 #[test]
 fn opensc_sees_the_card_as_soon_as_serve_says_ready() {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mynasim"))
-        .args(["serve", "--private"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let export = lines.next().unwrap().unwrap();
-    let socket = export.strip_prefix("export PCSCLITE_CSOCK_NAME=").unwrap().to_owned();
-    // Then `# control:` (and `# inspector:` if asked), and `# ready` last.
-    let control = lines.next().unwrap().unwrap();
-    assert!(control.starts_with("# control: mynasim ctl status (socket "), "{control}");
-    let ready = lines.next().unwrap().unwrap();
-    assert!(ready.starts_with("# ready"), "{ready}");
+    let mut serve = pcsc_sandbox::ServePrivate::start(&[], &[], std::process::Stdio::null());
+    let socket = serve.pcscd_socket.clone();
     let list = Command::new("opensc-tool").arg("-l").env("PCSCLITE_CSOCK_NAME", &socket).output().unwrap();
     let list = stdout(&list);
     // Stop the sandbox the way a user does (Ctrl-C), and check it cleans up.
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    let status = child.wait().unwrap();
+    serve.signal("INT");
+    let status = serve.child.wait().unwrap();
     assert!(list.lines().any(|l| l.contains("Yes") && l.contains("Virtual PCD 00 00")), "{list}");
     assert!(status.success(), "{status}");
     assert!(!std::path::Path::new(&socket).exists(), "the sandbox left {socket}");

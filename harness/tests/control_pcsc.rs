@@ -10,26 +10,15 @@
 
 mod pcsc_sandbox;
 
-use pcsc_sandbox::wait_presence;
+use pcsc_sandbox::{wait_presence, ServePrivate};
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const MYNASIM: &str = env!("CARGO_BIN_EXE_mynasim");
 const SELECT_JPKI: &[u8] = &[0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
 const SELECT_AUTH_PIN: &[u8] = &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18];
-
-/// The serve process; killed (and its sandbox with it) when dropped.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-        let _ = self.0.wait();
-    }
-}
 
 fn ctl(runtime: &Path, args: &[&str]) -> String {
     let out = Command::new(MYNASIM).arg("ctl").args(args).env("XDG_RUNTIME_DIR", runtime).output().unwrap();
@@ -52,30 +41,9 @@ fn verify(pin: &[u8]) -> Vec<u8> {
 #[test]
 fn ctl_changes_the_card_under_a_connected_pcsc_client() {
     let runtime = tempfile::tempdir().unwrap();
-    let mut child = Command::new(MYNASIM)
-        .args(["serve", "--private"])
-        .env("XDG_RUNTIME_DIR", runtime.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _serve = Serve(child);
-    let mut socket = None;
-    let mut control = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(s) = line.strip_prefix("export PCSCLITE_CSOCK_NAME=") {
-            socket = Some(s.to_owned());
-        }
-        if let Some(rest) = line.strip_prefix("# control: mynasim ctl status (socket ") {
-            control = Some(rest.trim_end_matches(')').to_owned());
-            break;
-        }
-    }
-    let socket = socket.expect("serve printed the pcscd socket");
-    assert!(Path::new(&control.expect("serve printed the control socket")).exists());
-    std::env::set_var("PCSCLITE_CSOCK_NAME", &socket);
+    let serve = ServePrivate::start(&[], &[("XDG_RUNTIME_DIR", runtime.path())], Stdio::null());
+    assert!(serve.control_socket.exists());
+    std::env::set_var("PCSCLITE_CSOCK_NAME", &serve.pcscd_socket);
     let context = pcsc::Context::establish(pcsc::Scope::User).unwrap();
     let mut names = [0u8; 2048];
     let reader = context.list_readers(&mut names).unwrap().next().unwrap().to_owned();

@@ -20,30 +20,20 @@
 mod browser;
 mod pcsc_sandbox;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
 use browser::Browser;
+use pcsc_sandbox::ServePrivate;
 
-const MYNASIM: &str = env!("CARGO_BIN_EXE_mynasim");
 const SELECT_JPKI: &[u8] = &[0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
 const SELECT_AUTH_PIN: &[u8] = &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18];
 const VERIFY_1234: &[u8] = &[0x00, 0x20, 0x00, 0x80, 0x04, 0x31, 0x32, 0x33, 0x34];
 const SELECT_AUTH_CERTIFICATE: &[u8] = &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x0A];
 const READ_BINARY_HEADER: &[u8] = &[0x00, 0xB0, 0x00, 0x00, 0x04];
-
-/// The serve process; stopped (and its sandbox with it) when dropped.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-        let _ = self.0.wait();
-    }
-}
 
 fn send(card: &pcsc::Card, apdu: &[u8]) -> Vec<u8> {
     let mut buf = [0u8; 4096];
@@ -64,27 +54,8 @@ fn status_line(addr: &str, target: &str, headers: &str) -> (String, String) {
 fn the_inspector_locks_a_pin_for_a_pcsc_client_and_shows_its_apdus() -> anyhow::Result<()> {
     let started = Instant::now();
     let runtime = tempfile::tempdir()?;
-    let mut child = Command::new(MYNASIM)
-        .args(["serve", "--private", "--inspect"])
-        .env("XDG_RUNTIME_DIR", runtime.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().unwrap();
-    let _serve = Serve(child);
-    let (mut socket, mut url) = (None, None);
-    for line in BufReader::new(stdout).lines() {
-        let line = line?;
-        if let Some(s) = line.strip_prefix("export PCSCLITE_CSOCK_NAME=") {
-            socket = Some(s.to_owned());
-        }
-        if let Some(u) = line.strip_prefix("# inspector: ") {
-            url = Some(u.to_owned());
-            break;
-        }
-    }
-    let socket = socket.expect("serve printed the pcscd socket");
-    let url = url.expect("serve printed the inspector's URL");
+    let serve = ServePrivate::start(&["--inspect"], &[("XDG_RUNTIME_DIR", runtime.path())], Stdio::null());
+    let url = serve.inspector_url.clone().expect("serve printed the inspector's URL");
     let (addr, token) = url.strip_prefix("http://").and_then(|u| u.split_once("/?token=")).expect("http://ADDR/?token=TOKEN");
     assert!(addr.starts_with("127.0.0.1:") && token.len() == 32, "{url}");
 
@@ -111,7 +82,7 @@ fn the_inspector_locks_a_pin_for_a_pcsc_client_and_shows_its_apdus() -> anyhow::
     assert!(browser.find(&format!(r#"{card} [data-cert="auth"]"#))?.text()?.contains("valid"));
 
     // Lock the auth PIN from the page: the PC/SC client's VERIFY is refused.
-    std::env::set_var("PCSCLITE_CSOCK_NAME", &socket);
+    std::env::set_var("PCSCLITE_CSOCK_NAME", &serve.pcscd_socket);
     let context = pcsc::Context::establish(pcsc::Scope::User)?;
     let mut names = [0u8; 2048];
     let reader = context.list_readers(&mut names)?.next().unwrap().to_owned();

@@ -4,31 +4,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod pcsc_sandbox;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-/// Starts `mynasim serve --private` and returns it with its sandbox folder once ready.
-fn serve_private(extra: &[&str]) -> (Child, String, std::io::Lines<BufReader<std::process::ChildStdout>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mynasim"))
-        .args(["serve", "--private"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let export = lines.next().unwrap().unwrap();
-    let socket = export.strip_prefix("export PCSCLITE_CSOCK_NAME=").unwrap().to_owned();
-    // Then `# control:` (and `# inspector:` if asked), and `# ready` last.
-    let control = lines.next().unwrap().unwrap();
-    assert!(control.starts_with("# control: mynasim ctl status (socket "), "{control}");
-    let ready = lines.next().unwrap().unwrap();
-    assert!(ready.starts_with("# ready"), "{ready}");
-    let dir = Path::new(&socket).parent().unwrap().parent().unwrap().display().to_string();
-    (child, dir, lines)
-}
+use pcsc_sandbox::ServePrivate;
+use std::time::{Duration, Instant};
 
 /// Processes whose command line mentions `needle`.
 fn processes_mentioning(needle: &str) -> Vec<String> {
@@ -53,10 +36,11 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn a_sandbox_dies_with_its_owner_and_the_next_start_removes_its_folder() {
-    let (mut child, dir, _) = serve_private(&[]);
+    let mut serve = ServePrivate::start(&[], &[], Stdio::null());
+    let dir = serve.sandbox_dir().display().to_string();
     assert!(!processes_mentioning(&dir).is_empty(), "the sandbox runs");
-    Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
-    child.wait().unwrap();
+    serve.signal("KILL");
+    serve.child.wait().unwrap();
     // pcscd, the card servers and PID 1 go with it.
     wait_until("every process of the sandbox gone", Duration::from_secs(5), || processes_mentioning(&dir).is_empty());
     // (pcscd had no chance to remove its socket file, but nothing answers on it.)
@@ -71,21 +55,22 @@ fn a_sandbox_dies_with_its_owner_and_the_next_start_removes_its_folder() {
 
 #[test]
 fn pcscd_dying_ends_serve_with_a_message_and_exit_code_1() {
-    let (mut child, dir, _) = serve_private(&[]);
+    let mut serve = ServePrivate::start(&[], &[], Stdio::piped());
+    let dir = serve.sandbox_dir().display().to_string();
     let pcscd: Vec<String> = processes_mentioning(&format!("{dir}/reader.conf.d")).into_iter().filter(|p| p.contains("pcscd ")).collect();
     assert_eq!(pcscd.len(), 1, "{pcscd:?}");
     let pid = pcscd[0].split(':').next().unwrap().to_owned();
     Command::new("kill").args(["-KILL", &pid]).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = serve.child.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "serve --private did not notice pcscd's death");
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    std::io::Read::read_to_string(&mut serve.child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("pcscd killed by signal 9 (SIGKILL) died"), "{stderr}");
     wait_until("every process of the sandbox gone", Duration::from_secs(5), || processes_mentioning(&dir).is_empty());
@@ -94,18 +79,18 @@ fn pcscd_dying_ends_serve_with_a_message_and_exit_code_1() {
 #[test]
 fn private_mode_logs_reach_the_terminal_or_a_file() {
     // Standard error: the cards' own log lines.
-    let (mut child, _, _) = serve_private(&["--log", "debug"]);
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    let status = child.wait().unwrap();
+    let mut serve = ServePrivate::start(&["--log", "debug"], &[], Stdio::piped());
+    serve.signal("INT");
+    let status = serve.child.wait().unwrap();
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    std::io::Read::read_to_string(&mut serve.child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("connected to vpcd"), "{stderr}");
     // A file the user names, which outlives the sandbox.
     let log = tempfile::NamedTempFile::new().unwrap();
-    let (mut child, _, _) = serve_private(&["--log", "debug", "--log-file", log.path().to_str().unwrap()]);
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(child.wait().unwrap().success());
+    let mut serve = ServePrivate::start(&["--log", "debug", "--log-file", log.path().to_str().unwrap()], &[], Stdio::piped());
+    serve.signal("TERM");
+    assert!(serve.child.wait().unwrap().success());
     let text = std::fs::read_to_string(log.path()).unwrap();
     assert!(text.contains("connected to vpcd"), "{text}");
 }

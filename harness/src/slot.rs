@@ -494,7 +494,7 @@ impl Slot {
             self.events.publish(&Event::Apdu {
                 card: self.name.clone(),
                 at_ms: unix_millis(),
-                command: crate::transcript::command(apdu).trim_start_matches("> ").to_owned(),
+                command: crate::transcript::masked_hex(apdu),
                 name,
                 response: (!torn).then(|| crate::scenario::template::hex(response)),
                 meaning: (!torn).then(|| decoder.response(response)),

@@ -5,10 +5,16 @@ use std::fmt::Write;
 
 use mynasim_simulator::decode::Decoder;
 
-/// Formats a command for the transcript. VERIFY and CHANGE data (PINs) become `**`.
+/// Formats a command for the transcript: `> ` and [`masked_hex`].
 pub fn command(apdu: &[u8]) -> String {
+    format!("> {}", masked_hex(apdu))
+}
+
+/// A command in hex, with VERIFY and CHANGE data (PINs) as `**`: how transcripts, scenario
+/// results and the control event stream record it.
+pub fn masked_hex(apdu: &[u8]) -> String {
     let secret = apdu.len() > 5 && matches!((apdu[0] & 0xF0, apdu[1]), (0x00, 0x20) | (0x00, 0x24) | (0x80, 0x32));
-    let mut out = String::from("> ");
+    let mut out = String::with_capacity(apdu.len() * 2);
     for (i, b) in apdu.iter().enumerate() {
         if secret && i >= 5 {
             out.push_str("**");
@@ -19,9 +25,9 @@ pub fn command(apdu: &[u8]) -> String {
     out
 }
 
-/// Names a command recorded as [`command`] formats it (hex, PIN bytes as `**`, without the
-/// `> `) or as plain hex, in the card's terms at `decoder`'s selection (which is left as it
-/// was). The decoder describes VERIFY and CHANGE by their length only, so a masked byte is
+/// Names a command recorded as [`masked_hex`] formats it (hex, PIN bytes as `**`) or as
+/// plain hex, in the card's terms at `decoder`'s selection (which is left as it was). The
+/// decoder describes VERIFY and CHANGE by their length only, so a masked byte is
 /// named as any byte would be; when masking hid an extended Lc (`P3 = 00`, then two masked
 /// length bytes), the Lc is restored from the command's length.
 pub fn command_name(decoder: &Decoder, recorded: &str) -> String {
@@ -90,7 +96,7 @@ mod tests {
             decoder.response(&[0x90, 0x00]);
             decoder.command(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18]);
             decoder.response(&[0x90, 0x00]);
-            (command_name(&decoder, command(apdu).trim_start_matches("> ")), decoder.clone().command(apdu))
+            (command_name(&decoder, &masked_hex(apdu)), decoder.clone().command(apdu))
         };
         let short = [0x00, 0x20, 0x00, 0x80, 0x04, 0x31, 0x32, 0x33, 0x34];
         let (masked, plain) = at_the_pin(&short);

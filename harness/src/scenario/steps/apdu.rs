@@ -18,7 +18,7 @@ pub(crate) fn exchange(cx: &mut Context<'_>, card: usize, apdu: &[u8], pos: Pos)
     let started = Instant::now();
     let result = reader.transmit(apdu);
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let command = if cx.show_pins { hex(apdu) } else { crate::transcript::command(apdu).trim_start_matches("> ").to_owned() };
+    let command = if cx.show_pins { hex(apdu) } else { crate::transcript::masked_hex(apdu) };
     cx.transcript.push(Exchange {
         card: cx.cards[card].spec.name.clone(),
         command,

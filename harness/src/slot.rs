@@ -114,6 +114,27 @@ impl std::fmt::Display for Fault {
     }
 }
 
+/// What [`Slot::inject_fault`] did, in words for a control reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultChange {
+    /// Every fault was removed.
+    Cleared,
+    /// The vpcd connection was cut.
+    ConnectionDropped,
+    /// These faults were added (a timing profile adds one per INS).
+    Added(Vec<String>),
+}
+
+impl std::fmt::Display for FaultChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaultChange::Cleared => f.write_str("faults cleared"),
+            FaultChange::ConnectionDropped => f.write_str("vpcd connection dropped"),
+            FaultChange::Added(faults) => write!(f, "fault added: {}", faults.join("; ")),
+        }
+    }
+}
+
 /// How many tries a PIN change leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tries {
@@ -306,16 +327,16 @@ impl Slot {
     }
 
     /// Adds the fault a scenario's `fault` step or a control request describes, or clears
-    /// the faults, or cuts the vpcd connection. (`kill_pcscd` is the caller's: the slot
-    /// has no pcscd.)
-    pub fn inject_fault(&self, spec: &FaultSpec) {
+    /// the faults, or cuts the vpcd connection, and says which. (`kill_pcscd` is the
+    /// caller's: the slot has no pcscd.)
+    pub fn inject_fault(&self, spec: &FaultSpec) -> FaultChange {
         if spec.clear {
             self.clear_faults();
-            return;
+            return FaultChange::Cleared;
         }
         if spec.drop_connection {
             self.drop_connection();
-            return;
+            return FaultChange::ConnectionDropped;
         }
         let matches = CommandMatch::of(spec.matches.as_ref().map(|p| &p.0));
         let faults: Vec<Fault> = match spec.latency {
@@ -340,8 +361,10 @@ impl Slot {
                 vec![Fault { kind, matches, remaining: spec.count.or(Some(1)) }]
             }
         };
+        let added = faults.iter().map(Fault::to_string).collect();
         self.lock().faults.extend(faults);
         self.publish_state();
+        FaultChange::Added(added)
     }
 
     /// A power event on the card alone, unseen by pcscd (a control request's warm reset

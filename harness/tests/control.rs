@@ -100,6 +100,13 @@ fn faults_act_on_the_next_matching_command() {
     let status: StatusReply = serde_json::from_value(call(&c, r#"{"op":"status"}"#)["result"].clone()).unwrap();
     assert!(!status.cards[0].state.inserted, "torn out");
     assert_eq!(status.cards[0].state.pins[0].remaining, 3, "a correct PIN was verified before the tear");
+    // A timing profile adds one fault per INS, and the reply names each.
+    call(&c, r#"{"op":"insert"}"#);
+    let done = call(&c, r#"{"op":"fault","fault":{"latency":"contactless"}}"#);
+    let done = done["result"]["done"].as_str().unwrap();
+    assert!(done.starts_with("fault added: latency 6ms on every command"), "{done}");
+    assert_eq!(done.matches("; latency ").count(), 4, "{done}");
+    assert!(done.contains("latency 300ms on INS 2A"), "{done}");
 }
 
 #[test]

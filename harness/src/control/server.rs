@@ -201,14 +201,7 @@ impl Controller {
                 if fault.kill_pcscd {
                     return Err("kill_pcscd is a scenario's fault; a server does not own its pcscd".into());
                 }
-                card.slot.inject_fault(&fault);
-                let done = if fault.clear {
-                    "faults cleared".to_owned()
-                } else if fault.drop_connection {
-                    "vpcd connection dropped".to_owned()
-                } else {
-                    format!("fault added: {}", card.slot.state().faults.last().map_or("", String::as_str))
-                };
+                let done = card.slot.inject_fault(&fault).to_string();
                 Ok((card, done))
             }
             Request::Status | Request::Snapshot | Request::Restore { .. } | Request::Watch => Err("internal: not a change".into()),

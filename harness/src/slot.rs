@@ -254,10 +254,26 @@ impl Slot {
     }
 
     /// Tells watchers the state if it changed.
-    fn publish_state(&self) {
-        if let Some(state) = self.lock().changed_state(&self.events) {
+    /// Changes the slot under one lock; then tells watchers the state the change left (if
+    /// it differs from the last one they were sent).
+    fn change<T>(&self, f: impl FnOnce(&mut SlotState) -> T) -> T {
+        self.change_telling(None, f)
+    }
+
+    /// [`Slot::change`], telling watchers what `happened` before the state it left.
+    fn change_telling<T>(&self, happened: Option<&dyn Fn(String) -> Event>, f: impl FnOnce(&mut SlotState) -> T) -> T {
+        let (out, state) = {
+            let mut slot = self.lock();
+            let out = f(&mut slot);
+            (out, slot.changed_state(&self.events))
+        };
+        if let Some(happened) = happened {
+            self.publish(happened);
+        }
+        if let Some(state) = state {
             self.events.publish(&Event::State { card: self.name.clone(), state });
         }
+        out
     }
 
     fn publish(&self, event: impl FnOnce(String) -> Event) {
@@ -278,14 +294,10 @@ impl Slot {
 
     /// Changes the card under the lock and persists its state if it changed.
     pub fn modify_card<T>(&self, f: impl FnOnce(&mut LoadedCard) -> T) -> Result<T, crate::load::LoadError> {
-        let out = {
-            let mut state = self.lock();
-            let out = f(&mut state.card);
-            state.card.save_if_changed()?;
-            out
-        };
-        self.publish_state();
-        Ok(out)
+        self.change(|slot| {
+            let out = f(&mut slot.card);
+            slot.card.save_if_changed().map(|()| out)
+        })
     }
 
     /// Changes PINs as the issuer does from outside the card, all or none, durable when
@@ -362,17 +374,15 @@ impl Slot {
             }
         };
         let added = faults.iter().map(Fault::to_string).collect();
-        self.lock().faults.extend(faults);
-        self.publish_state();
+        self.change(|slot| slot.faults.extend(faults));
         FaultChange::Added(added)
     }
 
     /// A power event on the card alone, unseen by pcscd (a control request's warm reset
     /// or power glitch).
     pub fn power(&self, event: PowerEvent) {
-        self.lock().card.card.power(event);
-        self.publish(|card| Event::Power { card, what: power_name(event).to_owned() });
-        self.publish_state();
+        let what = power_name(event);
+        self.change_telling(Some(&|card| Event::Power { card, what: what.to_owned() }), |slot| slot.card.card.power(event));
     }
 
     /// Tells watchers a control request changed the card.
@@ -393,34 +403,30 @@ impl Slot {
     /// Pulls the card out: the vpcd connection closes, and stays closed until [`Slot::insert`].
     pub fn remove(&self) {
         tracing::debug!(card = %self.name, "removed from the reader");
-        {
-            let mut state = self.lock();
-            state.inserted = false;
-            state.card.card.power(PowerEvent::Off);
-            if let Some(connection) = state.connection.take() {
+        self.change_telling(Some(&|card| Event::Removed { card }), |slot| {
+            slot.inserted = false;
+            slot.card.card.power(PowerEvent::Off);
+            if let Some(connection) = slot.connection.take() {
                 let _ = connection.shutdown(std::net::Shutdown::Both);
             }
             self.inner.1.notify_all();
-        }
-        self.publish(|card| Event::Removed { card });
-        self.publish_state();
+        });
     }
 
     /// Puts the card back.
     pub fn insert(&self) {
         tracing::debug!(card = %self.name, "inserted");
-        self.lock().inserted = true;
+        self.change_telling(Some(&|card| Event::Inserted { card }), |slot| slot.inserted = true);
         self.inner.1.notify_all();
-        self.publish(|card| Event::Inserted { card });
-        self.publish_state();
     }
 
     /// Cuts the vpcd connection without removing the card (it reconnects).
     pub fn drop_connection(&self) {
-        if let Some(connection) = self.lock().connection.take() {
-            let _ = connection.shutdown(std::net::Shutdown::Both);
-        }
-        self.publish_state();
+        self.change(|slot| {
+            if let Some(connection) = slot.connection.take() {
+                let _ = connection.shutdown(std::net::Shutdown::Both);
+            }
+        });
     }
 
     /// Whether the card is in the reader.
@@ -440,8 +446,7 @@ impl Slot {
 
     /// Removes every fault.
     pub fn clear_faults(&self) {
-        self.lock().faults.clear();
-        self.publish_state();
+        self.change(|slot| slot.faults.clear());
     }
 
     /// The faults in force.
@@ -633,16 +638,13 @@ impl VirtualCard for SlotCard {
     }
 
     fn connected(&mut self, stream: &TcpStream) {
-        {
-            let mut state = self.slot.lock();
-            state.connections += 1;
-            state.connection = stream.try_clone().ok();
-            if !state.inserted {
+        self.slot.change_telling(Some(&|card| Event::Connected { card }), |slot| {
+            slot.connections += 1;
+            slot.connection = stream.try_clone().ok();
+            if !slot.inserted {
                 // Removed while connecting: cut it at once.
                 let _ = stream.shutdown(std::net::Shutdown::Both);
             }
-        }
-        self.slot.publish(|card| Event::Connected { card });
-        self.slot.publish_state();
+        });
     }
 }

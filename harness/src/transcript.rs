@@ -25,6 +25,15 @@ pub fn masked_hex(apdu: &[u8]) -> String {
     out
 }
 
+/// Bytes in hex with a space between them (`3B E0 00 FF`), for people to read.
+pub fn spaced_hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        let _ = write!(out, "{}{b:02X}", if i == 0 { "" } else { " " });
+    }
+    out
+}
+
 /// Names a command recorded as [`masked_hex`] formats it (hex, PIN bytes as `**`) or as
 /// plain hex, in the card's terms at `decoder`'s selection (which is left as it was). The
 /// decoder describes VERIFY and CHANGE by their length only, so a masked byte is
@@ -78,6 +87,12 @@ pub fn answer_meaning(response_hex: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spaced_hex_separates_bytes() {
+        assert_eq!(spaced_hex(&[0x3B, 0xE0, 0x0F]), "3B E0 0F");
+        assert_eq!(spaced_hex(&[]), "");
+    }
 
     #[test]
     fn pins_are_masked() {

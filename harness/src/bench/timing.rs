@@ -37,13 +37,12 @@ fn scenario(rounds: usize, profile: Option<TimingProfile>) -> String {
         s.push_str("  - apdu: 00 A4 02 0C 02 00 06\n");
         s.push_str("  - apdu: 00 B0 00 00 20\n");
         s.push_str("  - apdu: 00 20 00 98 ${len(card.pins.auth)} ${card.pins.auth}\n");
-        s.push_str(&format!("  - apdu: {}\n", hex(&super::sign_apdu(mynasim_simulator::command::SignMode::Pkcs1Raw))));
+        s.push_str(&format!(
+            "  - apdu: {}\n",
+            crate::transcript::spaced_hex(&super::sign_apdu(mynasim_simulator::command::SignMode::Pkcs1Raw))
+        ));
     }
     s
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(" ")
 }
 
 /// The part of `mynasim run --json`'s output read here.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use mynasim_harness::keycache::DirKeyCache;
 use mynasim_harness::load::{load_card_read_only, LoadedCard};
+use mynasim_harness::transcript::spaced_hex;
 use mynasim_simulator::applets::isd::{self, ObjectFormat};
 use mynasim_simulator::applets::{jpki, AppletId};
 use mynasim_simulator::files::Content;
@@ -116,8 +117,4 @@ fn inspect(loaded: &LoadedCard, show_pins: bool) -> Result<()> {
         spaced_hex(contact)
     );
     Ok(())
-}
-
-fn spaced_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(" ")
 }

@@ -162,7 +162,7 @@ pub fn excerpt(text: &str, max: usize) -> String {
 /// Formats bytes for a failure message: hex, shortened.
 pub fn hex_excerpt(bytes: &[u8], max_bytes: usize) -> String {
     let shown = &bytes[..bytes.len().min(max_bytes)];
-    let mut out = shown.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(" ");
+    let mut out = crate::transcript::spaced_hex(shown);
     if bytes.len() > max_bytes {
         out.push_str(&format!(" … ({} bytes)", bytes.len()));
     }

@@ -163,8 +163,11 @@ struct SlotState {
     connection: Option<TcpStream>,
     /// Counts connections to vpcd (a new one after every insertion or reconnect).
     connections: u64,
-    /// What the state last sent to watchers was made of, to send only changes.
+    /// What the last state taken (sent to watchers, or in a status) was made of, to send
+    /// only changes.
     last_sent: Option<Fingerprint>,
+    /// How many different states were taken (the `seq` of [`CardState`]).
+    seq: u64,
 }
 
 /// What a [`CardState`] is made of, cheap to take and compare on every command.
@@ -179,7 +182,18 @@ struct Fingerprint {
 
 impl SlotState {
     fn card_state(&self) -> CardState {
-        card_state(&self.card, self.inserted, self.connection.is_some(), &self.faults)
+        card_state(&self.card, self.inserted, self.connection.is_some(), &self.faults, self.seq)
+    }
+
+    /// Counts a change if the state differs from the last one taken; says whether it did.
+    fn count_change(&mut self) -> bool {
+        let now = self.fingerprint();
+        if self.last_sent.as_ref() == Some(&now) {
+            return false;
+        }
+        self.last_sent = Some(now);
+        self.seq += 1;
+        true
     }
 
     fn fingerprint(&self) -> Fingerprint {
@@ -198,12 +212,7 @@ impl SlotState {
         if !events.is_watched() {
             return None;
         }
-        let now = self.fingerprint();
-        if self.last_sent.as_ref() == Some(&now) {
-            return None;
-        }
-        self.last_sent = Some(now);
-        Some(self.card_state())
+        self.count_change().then(|| self.card_state())
     }
 }
 
@@ -239,7 +248,7 @@ impl Slot {
 
     /// A slot holding `card`, inserted, named `name` in `events`.
     pub fn watched(card: LoadedCard, name: String, events: Events) -> Slot {
-        let state = SlotState { card, inserted: true, faults: Vec::new(), connection: None, connections: 0, last_sent: None };
+        let state = SlotState { card, inserted: true, faults: Vec::new(), connection: None, connections: 0, last_sent: None, seq: 0 };
         Slot { inner: Arc::new((Mutex::new(state), Condvar::new())), name, events }
     }
 
@@ -250,10 +259,11 @@ impl Slot {
 
     /// The card's changing state, as the control protocol shows it.
     pub fn state(&self) -> CardState {
-        self.lock().card_state()
+        let mut slot = self.lock();
+        slot.count_change();
+        slot.card_state()
     }
 
-    /// Tells watchers the state if it changed.
     /// Changes the slot under one lock; then tells watchers the state the change left (if
     /// it differs from the last one they were sent).
     fn change<T>(&self, f: impl FnOnce(&mut SlotState) -> T) -> T {

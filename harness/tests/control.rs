@@ -159,6 +159,14 @@ fn watchers_see_each_apdu_named_with_pins_masked_and_state_changes() {
     assert!(events.iter().any(|e| matches!(e, Event::Removed { .. })));
     assert!(events.iter().any(|e| matches!(e, Event::Control { done, .. } if done == "removed")));
     assert!(events.iter().any(|e| matches!(e, Event::State { state, .. } if !state.inserted)));
+    // Each state has a higher `seq` than the one before, and `status` carries the newest.
+    let seqs: Vec<u64> = events.iter().filter_map(|e| if let Event::State { state, .. } = e { Some(state.seq) } else { None }).collect();
+    assert!(seqs.len() >= 3 && seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let status: StatusReply = serde_json::from_value(call(&c, r#"{"op":"status"}"#)["result"].clone()).unwrap();
+    assert_eq!(Some(status.cards[0].state.seq), seqs.last().copied());
+    call(&c, r#"{"op":"insert"}"#);
+    let status: StatusReply = serde_json::from_value(call(&c, r#"{"op":"status"}"#)["result"].clone()).unwrap();
+    assert_eq!(status.cards[0].state.seq, seqs.last().unwrap() + 1, "one change: the insert");
 }
 
 #[test]

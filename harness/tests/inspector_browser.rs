@@ -8,7 +8,9 @@
 //! - the client's APDUs appear in the page's log, decoded (`SELECT 公的個人認証AP`), PIN
 //!   bytes masked, and the log's search box filters them;
 //! - an office reset with a new PIN and an injected status word, from the page, reach the
-//!   client.
+//!   client; so do "one try left", a latency, unlock, a warm reset and a power cycle (the
+//!   verified PIN forgotten), a profile swap (a new holder, the old handle removed), and
+//!   remove and insert.
 //!
 //! With `MYNASIM_UPDATE_SCREENSHOTS=1` the screenshot of the page goes to
 //! docs/inspector.png (the README's); otherwise into the test's temporary folder.
@@ -155,6 +157,47 @@ fn the_inspector_locks_a_pin_for_a_pcsc_client_and_shows_its_apdus() -> anyhow::
     browser.wait_until("no faults", browser::WAIT_TIMEOUT, |b| {
         Ok(b.find_all(&format!(r#"{card} [data-field="faults"] .badge"#))?.is_empty())
     })?;
+
+    // Lock, then unlock from the page: the PIN has all its tries again.
+    let auth_row = format!(r#"{card} [data-pin-row="auth"]"#);
+    browser.click(&format!(r#"{card} button[data-action="lock"][data-pin="auth"]"#))?;
+    browser.wait_for(&format!("{auth_row} .locked"))?;
+    browser.click(&format!(r#"{card} button[data-action="unlock"][data-pin="auth"]"#))?;
+    browser.wait_until("the auth PIN unlocked at 3/3", browser::WAIT_TIMEOUT, |b| {
+        Ok(b.find_all(&format!("{auth_row} .locked"))?.is_empty()
+            && b.find(&format!(r#"{auth_row} [data-field="tries"]"#))?.text()? == "3/3")
+    })?;
+    assert_eq!(send(&client, SELECT_AUTH_PIN), [0x90, 0x00]);
+    assert_eq!(send(&client, &VERIFY_1234[..4]), [0x63, 0xC3], "the tries query after unlock");
+
+    // A warm reset and a power cycle from the page, which pcscd does not see: each time the
+    // verified PIN is forgotten and the card is back at its MF level, under the same handle.
+    let verify_5678 = [0x00, 0x20, 0x00, 0x80, 0x04, b'5', b'6', b'7', b'8'];
+    for action in ["reset", "power_cycle"] {
+        assert_eq!(send(&client, SELECT_JPKI), [0x90, 0x00]);
+        assert_eq!(send(&client, SELECT_AUTH_PIN), [0x90, 0x00]);
+        assert_eq!(send(&client, &verify_5678), [0x90, 0x00]);
+        browser.wait_for(&format!("{auth_row} .verified"))?;
+        browser.click(&format!(r#"{card} button[data-action="{action}"]"#))?;
+        browser.wait_until(&format!("the verified flag gone after {action}"), browser::WAIT_TIMEOUT, |b| {
+            Ok(b.find_all(&format!("{auth_row} .verified"))?.is_empty())
+        })?;
+        assert_ne!(send(&client, SELECT_AUTH_PIN), [0x90, 0x00], "after {action}, the JPKI AP is no longer selected");
+    }
+
+    // Swap in another profile from the page: the client's card is pulled (pcscd sees the
+    // reader empty for a moment), and the new holder's card comes back in its place.
+    let bob = runtime.path().join("bob.yaml");
+    std::fs::write(&bob, "holder:\n  name: \"番号　次郎\"\n")?;
+    browser.type_into(&format!(r#"{card} [data-input="profile"]"#), &bob.display().to_string())?;
+    browser.click(&format!(r#"{card} button[data-action="swap"]"#))?;
+    browser.wait_for_text("番号　次郎")?;
+    assert_eq!(client.transmit(SELECT_JPKI, &mut [0u8; 258]).unwrap_err(), pcsc::Error::RemovedCard);
+    pcsc_sandbox::wait_presence(&context, &reader, true);
+    let client = context.connect(&reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)?;
+    assert_eq!(send(&client, SELECT_JPKI), [0x90, 0x00], "the swapped-in card answers");
+    assert_eq!(send(&client, SELECT_AUTH_PIN), [0x90, 0x00]);
+    assert_eq!(send(&client, &verify_5678), [0x63, 0xC2], "the new card has its own PIN");
 
     // Remove and insert from the page: pcscd sees the reader empty, then the card back.
     browser.click(&format!(r#"{card} button[data-action="remove"]"#))?;

@@ -207,6 +207,10 @@ pub struct CardStatus {
 /// A card's changing state (also the payload of [`Event::State`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CardState {
+    /// Counts the card's state changes. States reach a watcher from the card's own thread
+    /// and from control requests, so they can arrive out of order: one with a lower `seq`
+    /// than one already seen (in an event or a `status`) is older.
+    pub seq: u64,
     /// In the reader.
     pub inserted: bool,
     /// Connected to vpcd (pcscd sees it) right now.

@@ -21,8 +21,9 @@ fn applet_of(pin: PinName) -> AppletId {
     }
 }
 
-/// The card's changing state: presence, PINs, selection, secure messaging, faults.
-pub fn card_state(loaded: &LoadedCard, inserted: bool, connected: bool, faults: &[Fault]) -> CardState {
+/// The card's changing state: presence, PINs, selection, secure messaging, faults; `seq`
+/// is its number in the slot's count of changes.
+pub fn card_state(loaded: &LoadedCard, inserted: bool, connected: bool, faults: &[Fault], seq: u64) -> CardState {
     let card = &loaded.card;
     let session = card.session();
     let pins = PinName::ALL
@@ -44,6 +45,7 @@ pub fn card_state(loaded: &LoadedCard, inserted: bool, connected: bool, faults: 
     let files = applet.map_or(card.isd().files.as_slice(), |a| a.files.as_slice());
     let ef = session.current.and_then(|i| files.get(i)).map(|f| f.fid);
     CardState {
+        seq,
         inserted,
         connected,
         pins,

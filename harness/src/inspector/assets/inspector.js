@@ -53,12 +53,21 @@ function showMessage(text, isError) {
   if (!isError) messageTimer = setTimeout(() => { message.hidden = true; }, 5000);
 }
 
+/** The fields of a card that its `state` events carry. */
+const STATE_FIELDS = ['seq', 'inserted', 'connected', 'pins', 'applet', 'applet_label', 'ef', 'ef_label', 'sm', 'faults'];
+const stateOf = (card) => Object.fromEntries(STATE_FIELDS.map((f) => [f, card[f]]));
+
 async function refreshStatus() {
   try {
     const status = await api({ op: 'status' });
     const names = new Set(status.cards.map((c) => c.card));
     for (const name of cards.keys()) if (!names.has(name)) cards.delete(name);
-    for (const card of status.cards) cards.set(card.card, card);
+    for (const card of status.cards) {
+      // The reply can be older than a state event that arrived while it was on its way.
+      const shown = cards.get(card.card);
+      if (shown && shown.seq > card.seq) Object.assign(card, stateOf(shown));
+      cards.set(card.card, card);
+    }
     renderCards();
   } catch (e) {
     showMessage('status: ' + e.message, true);
@@ -279,7 +288,9 @@ document.getElementById('log-clear').addEventListener('click', () => {
 // ---- The event stream -----------------------------------------------------------------
 
 function onEvent(event) {
-  if (event.event === 'state' && cards.has(event.card)) {
+  // States can arrive out of order (the card's thread and control requests send them):
+  // an older one than the page shows is dropped.
+  if (event.event === 'state' && cards.has(event.card) && event.state.seq > cards.get(event.card).seq) {
     Object.assign(cards.get(event.card), event.state);
     renderCards();
   }

@@ -117,3 +117,46 @@ fn system_mode_stops_on_int_term_and_hup_even_started_in_the_background() {
         shell.wait().unwrap();
     }
 }
+
+/// The kernel's ephemeral port range inside the namespaces of process `pid`.
+fn ephemeral_ports_of(pid: &str) -> String {
+    let mut nsenter = Command::new("nsenter");
+    nsenter.args(["--target", pid, "--net"]);
+    if !std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    {
+        nsenter.args(["--user", "--preserve-credentials"]);
+    }
+    let out = nsenter.args(["cat", "/proc/sys/net/ipv4/ip_local_port_range"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A card's connect to vpcd is never given vpcd's own port as its local port (TCP
+/// simultaneous open would connect it to itself and keep vpcd from binding its port: a
+/// sandbox then never shows its card). In the sandbox and in a scenario's worker alike, the
+/// kernel's ephemeral ports start above vpcd's two.
+#[test]
+fn ephemeral_ports_stay_above_vpcds_in_sandboxes_and_scenario_workers() {
+    let above_vpcd = format!("{} 60999", mynasim_harness::sandbox::card_port(mynasim_harness::sandbox::MAX_CARDS));
+    let serve = ServePrivate::start(&[], &[], Stdio::null());
+    let dir = serve.sandbox_dir().display().to_string();
+    let init = processes_mentioning(&format!("sandbox-init {dir}"));
+    let pid = init.first().and_then(|p| p.split(':').next()).unwrap_or_else(|| panic!("no sandbox-init for {dir}"));
+    assert_eq!(ephemeral_ports_of(pid), above_vpcd);
+    drop(serve);
+
+    let scenario = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+    std::fs::write(
+        scenario.path(),
+        format!(
+            "name: ports\nsteps:\n  - run: [cat, /proc/sys/net/ipv4/ip_local_port_range]\n    stdout:\n      contains: [\"{}\"]\n",
+            above_vpcd.replace(' ', "\\t")
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mynasim")).arg("run").arg(scenario.path()).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}

@@ -262,22 +262,10 @@ impl Sandbox {
             }
             SandboxLogs::Inherit => Stdio::inherit(),
         };
-        let mut unshare = Command::new("unshare");
-        if !is_root() {
-            unshare.arg("--map-root-user");
-        }
-        // The kernel's ephemeral ports start above vpcd's, so the card's connect can never
-        // be given vpcd's port as its own (a self-connection that keeps vpcd from binding).
-        let ephemeral = format!("{} 60999", card_port(MAX_CARDS));
-        let setup = format!(
-            "set -e\nip link set lo up\necho {ephemeral} > /proc/sys/net/ipv4/ip_local_port_range\nmount -n -t tmpfs tmpfs /run\nmkdir -p /run/pcscd\nmount -n --bind \"$SANDBOX/pcscd\" /run/pcscd\nexec \"$@\"\n"
-        );
-        let mut child = unshare
-            .args(["--mount", "--net", "--pid", "--fork", "--kill-child", "--propagation", "private", "sh", "-c", &setup, "sh"])
+        let mut child = namespaces(Some(&dir.path().join("pcscd")))
             .arg(&options.mynasim)
             .arg("sandbox-init")
             .arg(dir.path())
-            .env("SANDBOX", dir.path())
             .env_remove("PCSCLITE_CSOCK_NAME")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -464,6 +452,30 @@ fn remove_orphaned_folders() {
             let _ = fs::remove_dir_all(&path);
         }
     }
+}
+
+/// A command entering new mount, network and PID namespaces (`unshare`, as mapped root
+/// when not root) that runs the program given as its next arguments as PID 1, after:
+/// loopback up (the only network); the kernel's ephemeral ports moved above vpcd's, so a
+/// card's connect to vpcd is never given vpcd's own port (a self-connection that keeps vpcd
+/// from binding it); a tmpfs on `/run`, with `/run/pcscd` bound to `pcscd_dir` if given
+/// (pcscd's fixed socket then appears there, for clients outside). Shared by the sandbox
+/// and the scenario worker.
+pub(crate) fn namespaces(pcscd_dir: Option<&Path>) -> Command {
+    let mut unshare = Command::new("unshare");
+    if !is_root() {
+        unshare.arg("--map-root-user");
+    }
+    let ephemeral = format!("{} 60999", card_port(MAX_CARDS));
+    let bind = if pcscd_dir.is_some() { "mount -n --bind \"$MYNASIM_PCSCD_DIR\" /run/pcscd\n" } else { "" };
+    let setup = format!(
+        "set -e\nip link set lo up\necho {ephemeral} > /proc/sys/net/ipv4/ip_local_port_range\nmount -n -t tmpfs tmpfs /run\nmkdir -p /run/pcscd\n{bind}exec \"$@\"\n"
+    );
+    unshare.args(["--mount", "--net", "--pid", "--fork", "--kill-child", "--propagation", "private", "sh", "-c", &setup, "sh"]);
+    if let Some(dir) = pcscd_dir {
+        unshare.env("MYNASIM_PCSCD_DIR", dir);
+    }
+    unshare
 }
 
 /// pcscd's reader configuration for vpcd in a sandbox: one entry, listening on the ports

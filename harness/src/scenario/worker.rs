@@ -1,7 +1,7 @@
 //! Where a scenario runs: a private pcscd in namespaces of its own, or in process.
 //!
 //! A pcscd scenario runs in a worker process, `mynasim run --worker FILE`, started inside
-//! new mount, network and PID namespaces (`unshare`; `--map-root-user` when not root):
+//! new mount, network and PID namespaces ([`crate::sandbox::namespaces`], as the sandbox's):
 //! a tmpfs covers `/run` so pcscd's fixed socket `/run/pcscd/pcscd.comm` is private
 //! (shared/PLATFORM.md), only loopback exists so vpcd's port is reachable from nowhere
 //! else and parallel scenarios never collide, and the worker is PID 1 of its namespace,
@@ -125,14 +125,8 @@ pub fn pcscd_unavailable() -> Option<String> {
 /// standard output is the result as JSON; its standard input is a pipe whose end (the
 /// parent died) ends the worker and with it the namespace.
 pub fn spawn_worker(mynasim: &Path, file: &Path, options: &WorkerOptions) -> std::io::Result<Child> {
-    let mut command = Command::new("unshare");
-    if !crate::sandbox::is_root() {
-        command.arg("--map-root-user");
-    }
+    let mut command = crate::sandbox::namespaces(None);
     command
-        .args(["--mount", "--net", "--pid", "--fork", "--kill-child", "--propagation", "private", "sh", "-c"])
-        .arg("set -e; ip link set lo up; mount -n -t tmpfs tmpfs /run; mkdir -p /run/pcscd; exec \"$@\"")
-        .arg("sh")
         .arg(mynasim)
         .args(["run", "--worker"])
         .arg(file)

@@ -15,7 +15,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -124,7 +124,7 @@ pub fn run(dir: &Path) -> Result<(), String> {
         match commands.recv_timeout(Duration::from_millis(20)) {
             Ok(Request::Quit) => return Ok(()),
             Ok(Request::RestartPcscd) => {
-                stop(&mut pcscd);
+                super::pcscd::stop(&mut pcscd);
                 pcscd = spawn_pcscd(dir)?;
                 event("pcscd-restarted");
             }
@@ -144,26 +144,9 @@ pub fn run(dir: &Path) -> Result<(), String> {
     }
 }
 
+/// pcscd on the sandbox's reader configuration, its errors to the sandbox's log.
 fn spawn_pcscd(dir: &Path) -> Result<Child, String> {
-    Command::new("pcscd")
-        .args(["--foreground", "--config"])
-        .arg(dir.join("reader.conf.d"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start pcscd: {e}"))
-}
-
-/// Stops pcscd politely, then not.
-fn stop(child: &mut Child) {
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    super::pcscd::spawn(&dir.join("reader.conf.d"), Stdio::null(), Stdio::inherit())
 }
 
 fn event(line: &str) {

@@ -18,6 +18,7 @@
 //! says so. A start also removes the folders of sandboxes whose owner is gone.
 
 pub mod init;
+pub mod pcscd;
 
 use std::fs;
 use std::io::{BufRead, Write};
@@ -461,7 +462,7 @@ fn remove_orphaned_folders() {
 /// from binding it); a tmpfs on `/run`, with `/run/pcscd` bound to `pcscd_dir` if given
 /// (pcscd's fixed socket then appears there, for clients outside). Shared by the sandbox
 /// and the scenario worker.
-pub(crate) fn namespaces(pcscd_dir: Option<&Path>) -> Command {
+pub fn namespaces(pcscd_dir: Option<&Path>) -> Command {
     let mut unshare = Command::new("unshare");
     if !is_root() {
         unshare.arg("--map-root-user");

@@ -12,7 +12,7 @@
 //! per process is this sandbox's. The worker prints its [`ScenarioResult`] as JSON.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use super::check::LoadedScenario;
@@ -162,15 +162,7 @@ impl WorkerPcscd {
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(&self.log).map_err(|e| format!("cannot open the pcscd log: {e}"))?;
         let err = log.try_clone().map_err(|e| e.to_string())?;
-        let child = Command::new("pcscd")
-            .args(["--foreground", "--config"])
-            .arg(&self.config)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("cannot start pcscd: {e}"))?;
-        self.child = Some(child);
+        self.child = Some(crate::sandbox::pcscd::spawn(&self.config, log.into(), err.into())?);
         Ok(())
     }
 
@@ -197,13 +189,7 @@ impl WorkerPcscd {
 
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            crate::sandbox::pcscd::stop(&mut child);
         }
         let _ = std::fs::remove_file(PCSCD_SOCKET);
     }

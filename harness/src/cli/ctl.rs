@@ -340,10 +340,19 @@ fn watch(client: ControlClient, json: bool, count: Option<u64>) -> Result<()> {
         eprintln!("# watching {} card(s); Ctrl-C to stop", cards);
     }
     let mut apdus = 0;
+    // The newest state shown per card: an older one arriving late (from another thread of
+    // the server, see the protocol's `seq`) is not printed as if it were news.
+    let mut newest_state: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     while let Some(line) = stream.next_line()? {
         let event: Event = serde_json::from_str(&line).with_context(|| format!("unexpected event line {line}"))?;
         if json {
             outln!("{line}");
+        } else if let Event::State { card, state } = &event {
+            let newest = newest_state.entry(card.clone()).or_default();
+            if state.seq > *newest {
+                *newest = state.seq;
+                print_event(&event, cards > 1)?;
+            }
         } else {
             print_event(&event, cards > 1)?;
         }

@@ -11,7 +11,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-fuzz}"
 seconds="${SMOKE_SECONDS:-5}"
 build=()
 if [ "${SMOKE_BUILD:-release}" = dev ]; then build=(--dev); fi
-targets=(card_sequence vpcd_frames profile_yaml state_file scenario_yaml)
+targets=(card_sequence vpcd_frames profile_yaml state_file scenario_yaml control_request)
 
 cargo +nightly fuzz build "${build[@]}"
 failed=()

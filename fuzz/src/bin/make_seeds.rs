@@ -326,4 +326,76 @@ fn main() {
         format!("{{version: 1, card_id: {card_id}, pins: [{{pin: juki_pin, value: '9999', max_tries: 15, remaining: 15}}]}}\n").as_bytes(),
     );
     eprintln!("state_file: seeds written");
+
+    // control_request: request lines as `mynasim ctl` and the inspector send them, with
+    // APDUs (`>` lines) between, so requests meet a selected, verified or locked card.
+    let control = seeds.join("control_request");
+    let select_jpki = ">00A4040C0AD392F000260100000001";
+    let select_auth_pin = ">00A4020C020018";
+    let sessions: [(&str, Vec<String>); 8] = [
+        ("status", vec![r#"{"op":"status","id":1,"v":1}"#.into()]),
+        (
+            "lock-verify-unlock",
+            vec![
+                r#"{"op":"lock","card":"0","pin":"auth"}"#.into(),
+                select_jpki.into(),
+                select_auth_pin.into(),
+                ">002000800431323334".into(),
+                r#"{"op":"unlock","card":"0","pin":"auth"}"#.into(),
+                r#"{"op":"status"}"#.into(),
+            ],
+        ),
+        (
+            "office-reset",
+            vec![
+                r#"{"op":"pin","card":"1","pin":"sign","remaining":1,"value":"ABC123"}"#.into(),
+                r#"{"op":"office_reset","card":"1","pin":"sign","new_pin":"XYZ789"}"#.into(),
+            ],
+        ),
+        (
+            "faults",
+            vec![
+                r#"{"op":"fault","card":"0","fault":{"sw":"6F00","match":"00 B0","count":2}}"#.into(),
+                r#"{"op":"fault","card":"0","fault":{"sw":"6A82","executed":true}}"#.into(),
+                r#"{"op":"fault","card":"0","fault":{"tear":true,"match":"20"}}"#.into(),
+                select_jpki.into(),
+                ">00200080".into(),
+                r#"{"op":"insert","card":"0"}"#.into(),
+                r#"{"op":"fault","card":"0","fault":{"clear":true}}"#.into(),
+            ],
+        ),
+        (
+            "power",
+            vec![
+                select_jpki.into(),
+                r#"{"op":"reset","card":"0"}"#.into(),
+                r#"{"op":"power_cycle","card":"0"}"#.into(),
+                r#"{"op":"remove","card":"1"}"#.into(),
+                r#"{"op":"insert","card":"1"}"#.into(),
+            ],
+        ),
+        (
+            "snapshot-restore",
+            vec![
+                r#"{"op":"snapshot"}"#.into(),
+                r#"{"op":"restore","snapshot":{"mynasim_control":1,"cards":[{"card":"default","inserted":false,"state":"version: 1\n"}]}}"#
+                    .into(),
+            ],
+        ),
+        (
+            "refusals",
+            vec![
+                r#"{"op":"lock"}"#.into(),
+                r#"{"op":"pin","card":"0","pin":"auth","remaining":9}"#.into(),
+                r#"{"op":"fault","card":"0","fault":{"tear":true,"sw":"9000"}}"#.into(),
+                r#"{"op":"status","v":2}"#.into(),
+                "not json".into(),
+            ],
+        ),
+        ("watch", vec![r#"{"op":"watch"}"#.into(), r#"{"op":"fault","card":"0","fault":{"drop_connection":true}}"#.into()]),
+    ];
+    for (name, lines) in &sessions {
+        write(&control, name, format!("{}\n", lines.join("\n")).as_bytes());
+    }
+    eprintln!("control_request: {} seeds", sessions.len());
 }

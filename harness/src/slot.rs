@@ -165,7 +165,7 @@ struct SlotState {
     connections: u64,
     /// What the last state taken (sent to watchers, or in a status) was made of, to send
     /// only changes.
-    last_sent: Option<Fingerprint>,
+    last_taken: Option<Fingerprint>,
     /// How many different states were taken (the `seq` of [`CardState`]).
     seq: u64,
 }
@@ -188,10 +188,10 @@ impl SlotState {
     /// Counts a change if the state differs from the last one taken; says whether it did.
     fn count_change(&mut self) -> bool {
         let now = self.fingerprint();
-        if self.last_sent.as_ref() == Some(&now) {
+        if self.last_taken.as_ref() == Some(&now) {
             return false;
         }
-        self.last_sent = Some(now);
+        self.last_taken = Some(now);
         self.seq += 1;
         true
     }
@@ -248,7 +248,7 @@ impl Slot {
 
     /// A slot holding `card`, inserted, named `name` in `events`.
     pub fn watched(card: LoadedCard, name: String, events: Events) -> Slot {
-        let state = SlotState { card, inserted: true, faults: Vec::new(), connection: None, connections: 0, last_sent: None, seq: 0 };
+        let state = SlotState { card, inserted: true, faults: Vec::new(), connection: None, connections: 0, last_taken: None, seq: 0 };
         Slot { inner: Arc::new((Mutex::new(state), Condvar::new())), name, events }
     }
 
